@@ -1,0 +1,40 @@
+"""AWS credentials from STS AssumeRoleWithWebIdentity for boto3/botocore, kept fresh.
+
+The public API is exactly ``__all__`` plus the ``webid_provider.testing`` package; every other
+name may change without notice.
+"""
+
+from __future__ import annotations
+
+from webid_provider.errors import (
+    CacheError,
+    CacheLockTimeout,
+    ConfigurationError,
+    StsError,
+    TokenSourceError,
+    WebIdProviderError,
+)
+from webid_provider.provider import WebIdentityProvider, install, register, session, unregister
+from webid_provider.refresh import RefreshPolicy, WebIdentityCredentials
+from webid_provider.result import AssumedRoleUser, WebIdentityResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AssumedRoleUser",
+    "CacheError",
+    "CacheLockTimeout",
+    "ConfigurationError",
+    "RefreshPolicy",
+    "StsError",
+    "TokenSourceError",
+    "WebIdProviderError",
+    "WebIdentityCredentials",
+    "WebIdentityProvider",
+    "WebIdentityResult",
+    "__version__",
+    "install",
+    "register",
+    "session",
+    "unregister",
+]

@@ -1,0 +1,124 @@
+"""The exceptions ``webid_provider`` raises.
+
+Every error is a :class:`WebIdProviderError`, which is itself a botocore ``BotoCoreError`` so
+code that already catches botocore errors around ``boto3`` calls keeps working::
+
+    BotoCoreError                             (botocore)
+    └── WebIdProviderError                    base class; the one thing callers catch
+        ├── ConfigurationError(ValueError)    bad role ARN, bad duration, conflicting sources
+        ├── TokenSourceError                  token missing, unreadable, command failed
+        ├── StsError                          STS rejected the exchange; .code, .retryable
+        └── CacheError                        cache directory unusable
+            └── CacheLockTimeout(TimeoutError)
+
+Security: messages never contain a token, a secret key or a session token. Callers build
+messages from field names, paths, STS error codes and STS messages (which never echo secrets).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from botocore.exceptions import BotoCoreError
+
+
+class WebIdProviderError(BotoCoreError):
+    """Base class of every error this package raises."""
+
+    def __init__(self, message: str) -> None:
+        # BotoCoreError.__init__ formats ``fmt`` with kwargs; we carry a ready message instead.
+        Exception.__init__(self, message)
+        self.message = message
+        self.kwargs: dict[str, Any] = {}
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self.__class__, (self.message,))
+
+
+class ConfigurationError(WebIdProviderError, ValueError):
+    """A setting is missing or invalid; raised before any network call.
+
+    :param field: the option, environment variable or profile key at fault
+    """
+
+    def __init__(self, message: str, *, field: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self.__class__, self.message, {"field": self.field}))
+
+
+class TokenSourceError(WebIdProviderError):
+    """The web identity token could not be obtained from its source.
+
+    :param path: the token file, when the source is a file
+    """
+
+    def __init__(self, message: str, *, path: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self.__class__, self.message, {"path": self.path}))
+
+
+class StsError(WebIdProviderError):
+    """STS refused or failed the AssumeRoleWithWebIdentity call.
+
+    :param code: the STS error code (``AccessDenied``, ``InvalidIdentityToken``...), or the
+        name of the connection error
+    :param retryable: whether a later attempt may succeed
+    :param request_id: STS's request id, for AWS support
+    :param http_status: the HTTP status of the response, if one arrived
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        retryable: bool,
+        request_id: Optional[str] = None,
+        http_status: Optional[int] = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retryable = retryable
+        self.request_id = request_id
+        self.http_status = http_status
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        attrs = {
+            "code": self.code,
+            "retryable": self.retryable,
+            "request_id": self.request_id,
+            "http_status": self.http_status,
+        }
+        return (_rebuild, (self.__class__, self.message, attrs))
+
+
+class CacheError(WebIdProviderError):
+    """The credential cache directory cannot be used.
+
+    :param path: the directory or entry at fault
+    """
+
+    def __init__(self, message: str, *, path: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self.__class__, self.message, {"path": self.path}))
+
+
+class CacheLockTimeout(CacheError, TimeoutError):
+    """Waiting for another process's cache lock took longer than allowed."""
+
+
+def _rebuild(cls: type[WebIdProviderError], message: str, attrs: dict[str, Any]) -> Any:
+    """Recreate an exception with keyword-only context (pickle support)."""
+    return cls(message, **attrs)  # type: ignore[call-arg]  # subclasses take keyword context

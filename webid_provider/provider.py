@@ -1,0 +1,279 @@
+"""The botocore credential provider, its chain placement, and register/install/session.
+
+Placement: our provider replaces botocore's ``assume-role-with-web-identity`` and sits just
+before ``assume-role``. It must precede ``assume-role`` because a profile that carries
+``role_arn`` with only our keys (``web_identity_token_command``) would otherwise make
+botocore's AssumeRoleProvider raise "missing source_profile". Every other source (env keys,
+SSO, ``credential_process``, container, IMDS) stays where botocore put it; when no web identity
+setting exists ``load()`` returns ``None`` and the chain goes on. A profile that is an
+assume-role profile (``source_profile``/``credential_source``) and names no token source is left
+to botocore, as before.
+
+``register()`` uses botocore's public ``register_initializer`` and registers the resolver
+lazily, so a profile set afterwards (``boto3.Session(profile_name=...)`` sets it after the
+initializer ran) is respected.
+
+Security: configuration comes from arguments, the environment and ``~/.aws/config`` only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any, Callable, Optional
+
+import botocore
+import botocore.session
+from botocore.credentials import CredentialProvider, create_credential_resolver
+from botocore.exceptions import ProfileNotFound
+
+from webid_provider.cache import CredentialCache
+from webid_provider.errors import ConfigurationError
+from webid_provider.refresh import (
+    METHOD,
+    Clock,
+    RefreshPolicy,
+    WebIdentityCredentials,
+    WebIdentityRefresher,
+    utc_now,
+)
+from webid_provider.settings import WebIdentitySettings, resolve_settings
+from webid_provider.sts import RetryPolicy, create_sts_client, endpoint_identity
+from webid_provider.tokens import token_source_from_spec
+
+logger = logging.getLogger(__name__)
+
+BUILTIN_WEB_IDENTITY = "assume-role-with-web-identity"
+ASSUME_ROLE = "assume-role"
+
+
+class WebIdentityProvider(CredentialProvider):  # type: ignore[misc]  # botocore is untyped
+    """Loads web identity credentials for one botocore session.
+
+    ``load()`` returns :class:`~webid_provider.refresh.WebIdentityCredentials` or ``None`` (no
+    token source configured); it makes no network call and reads no token.
+
+    :param session: the botocore session whose profile, region and endpoint settings apply
+    :param options: the options of :func:`webid_provider.register`
+    """
+
+    METHOD = METHOD
+    CANONICAL_NAME = "custom-webid-provider"
+
+    def __init__(
+        self,
+        session: botocore.session.Session,
+        options: Optional[Mapping[str, Any]] = None,
+        *,
+        clock: Clock = utc_now,
+        policy: Optional[RefreshPolicy] = None,
+        retry_policy: Optional[RetryPolicy] = None,
+        environ: Optional[Mapping[str, str]] = None,
+    ) -> None:
+        super().__init__(session=session)
+        self._session = session
+        self._options = dict(options or {})
+        self._clock = clock
+        self._policy = policy or RefreshPolicy()
+        self._retry_policy = retry_policy or RetryPolicy()
+        self._environ = environ
+        self._client_lock = threading.Lock()
+        self._client: Any = None
+
+    def resolve(self) -> Optional[WebIdentitySettings]:
+        """The settings for this session, or ``None`` when web identity is not configured.
+
+        :raises ConfigurationError: for invalid settings
+        """
+        environ = os.environ if self._environ is None else self._environ
+        profile_name, profile = _active_profile(self._session)
+        explicit_profile = self._session.instance_variables().get("profile") is not None
+        if not any(self._options.get(name) for name in _TOKEN_OPTIONS) and _is_assume_role_profile(
+            profile
+        ):
+            return None
+        return resolve_settings(
+            self._options,
+            environ=environ,
+            profile_name=profile_name,
+            profile=profile,
+            use_environment=not explicit_profile,
+        )
+
+    def load(self) -> Optional[WebIdentityCredentials]:
+        settings = self.resolve()
+        if settings is None:
+            return None
+        logger.debug(
+            "web identity configured: role %s, %s", settings.role_arn, settings.token.describe()
+        )
+        return WebIdentityCredentials(self.refresher(settings))
+
+    def refresher(self, settings: WebIdentitySettings) -> WebIdentityRefresher:
+        """The refresh callable for ``settings`` on this session."""
+        return WebIdentityRefresher(
+            settings,
+            token_source_from_spec(settings.token),
+            sts_client=self._sts_client,
+            endpoint=endpoint_identity(
+                self._session, os.environ if self._environ is None else self._environ
+            ),
+            cache=CredentialCache(settings.cache_dir),
+            clock=self._clock,
+            policy=self._policy,
+            retry_policy=self._retry_policy,
+        )
+
+    def _sts_client(self) -> Any:
+        # Built on first need only: a cache hit never pays for client creation.
+        with self._client_lock:
+            if self._client is None:
+                self._client = create_sts_client(
+                    self._session, region_name=_first_client_region(self._session)
+                )
+            return self._client
+
+
+_TOKEN_OPTIONS = ("web_identity_token_file", "web_identity_token", "web_identity_token_command")
+
+
+def _active_profile(session: botocore.session.Session) -> tuple[Optional[str], Mapping[str, Any]]:
+    name = session.get_config_variable("profile")
+    try:
+        profile = session.get_scoped_config()
+    except ProfileNotFound:
+        if name is None:
+            return None, {}
+        raise
+    return name, profile
+
+
+def _is_assume_role_profile(profile: Mapping[str, Any]) -> bool:
+    has_token_key = any(
+        profile.get(k) for k in ("web_identity_token_file", "web_identity_token_command")
+    )
+    chained = profile.get("source_profile") or profile.get("credential_source")
+    return bool(profile.get("role_arn") and chained and not has_token_key)
+
+
+def _first_client_region(session: botocore.session.Session) -> Optional[str]:
+    # botocore builds its own resolver with the region of the client whose creation first
+    # needed credentials; it keeps that only in this private attribute. Read, never written.
+    region = getattr(session, "_last_client_region_used", None)
+    return region if isinstance(region, str) else None
+
+
+def _build_resolver(session: botocore.session.Session, options: Mapping[str, Any]) -> Any:
+    resolver = create_credential_resolver(session, region_name=_first_client_region(session))
+    provider = WebIdentityProvider(session, options)
+    resolver.remove(BUILTIN_WEB_IDENTITY)
+    names = [p.METHOD for p in resolver.providers]
+    position = names.index(ASSUME_ROLE) if ASSUME_ROLE in names else 0
+    resolver.providers.insert(position, provider)
+    return resolver
+
+
+def _check_options(options: Mapping[str, Any]) -> None:
+    """Validate option names and values now, so ``register(duration_seconds=5)`` fails at once.
+
+    Values missing here may come from the environment or a profile later, so placeholders
+    stand in for them; only what the caller passed is judged.
+    """
+    given = {name: value for name, value in options.items() if value is not None}
+    if not any(name in given for name in _TOKEN_OPTIONS):
+        given["web_identity_token"] = _PLACEHOLDER_TOKEN
+    given.setdefault("role_arn", _PLACEHOLDER_ROLE)
+    resolve_settings(given, environ={}, profile={})
+
+
+_PLACEHOLDER_TOKEN = "placeholder"
+_PLACEHOLDER_ROLE = "arn:aws:iam::000000000000:role/placeholder"
+
+
+def install(session: Any, **options: Any) -> Any:
+    """Make one boto3 or botocore session use web identity credentials from this package.
+
+    Call it before the session's first client or ``get_credentials()``: botocore keeps the
+    credentials it resolved first.
+
+    :param session: a ``boto3.Session`` or ``botocore.session.Session``
+    :param options: see the README's option table
+    :returns: ``session``
+    :raises ConfigurationError: for unknown options or invalid values
+    """
+    _check_options(options)
+    botocore_session = _botocore_session(session)
+    botocore_session.lazy_register_component(
+        "credential_provider", lambda: _build_resolver(botocore_session, options)
+    )
+    return session
+
+
+_registered: Optional[Callable[[botocore.session.Session], None]] = None
+_register_lock = threading.Lock()
+
+
+def register(**options: Any) -> None:
+    """Make every botocore/boto3 session created from now on use this package's provider.
+
+    Calling it again replaces the previous registration.
+
+    :raises ConfigurationError: for unknown options or invalid values
+    """
+    global _registered
+    _check_options(options)
+
+    def initializer(session: botocore.session.Session) -> None:
+        session.lazy_register_component(
+            "credential_provider", lambda: _build_resolver(session, options)
+        )
+
+    with _register_lock:
+        if _registered is not None:
+            botocore.unregister_initializer(_registered)
+        botocore.register_initializer(initializer)
+        _registered = initializer
+
+
+def unregister() -> None:
+    """Undo :func:`register` for sessions created from now on."""
+    global _registered
+    with _register_lock:
+        if _registered is not None:
+            botocore.unregister_initializer(_registered)
+            _registered = None
+
+
+def session(
+    *, profile_name: Optional[str] = None, region_name: Optional[str] = None, **options: Any
+) -> Any:
+    """A new ``boto3.Session`` that uses this package's provider.
+
+    :param profile_name: as for ``boto3.Session``
+    :param region_name: as for ``boto3.Session``
+    :raises ConfigurationError: for unknown options or invalid values
+    """
+    import boto3
+
+    _check_options(options)
+    botocore_session = botocore.session.Session()
+    install(botocore_session, **options)
+    return boto3.Session(
+        botocore_session=botocore_session, profile_name=profile_name, region_name=region_name
+    )
+
+
+def _botocore_session(session: Any) -> botocore.session.Session:
+    if isinstance(session, botocore.session.Session):
+        return session
+    # boto3.Session exposes no public accessor for its botocore session; ``_session`` is the
+    # attribute boto3 itself documents in its source and has kept since 1.0.
+    inner = getattr(session, "_session", None)
+    if isinstance(inner, botocore.session.Session):
+        return inner
+    raise ConfigurationError(
+        f"install() needs a boto3.Session or botocore Session, not {type(session).__name__}",
+        field="session",
+    )

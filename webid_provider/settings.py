@@ -1,0 +1,413 @@
+"""Resolve and validate the settings of one web identity exchange.
+
+Every option is resolved from, in order: call arguments, the IRSA environment variables
+(``AWS_ROLE_ARN``, ``AWS_WEB_IDENTITY_TOKEN_FILE``, ``AWS_ROLE_SESSION_NAME``), then the active
+profile of ``~/.aws/config``. Like botocore, the environment is skipped when the session was
+given a profile explicitly (``boto3.Session(profile_name=...)``): an explicit profile is a
+stronger statement than the ambient pod environment.
+
+Every limit AssumeRoleWithWebIdentity enforces that can be checked locally is checked here, so
+bad input fails with a message naming the field before any network call.
+
+Security: profile files are configuration written by the user; values are validated but never
+executed here (a ``web_identity_token_command`` runs only in :mod:`webid_provider.tokens`,
+without a shell). Messages never quote a token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
+
+from webid_provider.errors import ConfigurationError
+
+TokenCallable = Callable[[], Union[str, bytes]]
+PathLike = Union[str, "os.PathLike[str]"]
+
+ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+POLICY_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[\w+=,.@/-]{1,512}$")
+SESSION_NAME_PATTERN = re.compile(r"^[\w+=,.@-]{2,64}$")
+PROVIDER_ID_PATTERN = re.compile(r"^[A-Za-z0-9.-]{4,2048}$")
+MIN_DURATION_SECONDS = 900
+MAX_DURATION_SECONDS = 43200
+MAX_POLICY_CHARS = 2048
+MAX_POLICY_ARNS = 10
+
+ENV_ROLE_ARN = "AWS_ROLE_ARN"
+ENV_TOKEN_FILE = "AWS_WEB_IDENTITY_TOKEN_FILE"
+ENV_SESSION_NAME = "AWS_ROLE_SESSION_NAME"
+ENV_CACHE_DIR = "WEBID_PROVIDER_CACHE_DIR"
+
+#: option name -> profile key (``None``: not read from profiles)
+PROFILE_KEYS: dict[str, Optional[str]] = {
+    "role_arn": "role_arn",
+    "web_identity_token_file": "web_identity_token_file",
+    "web_identity_token": None,
+    "web_identity_token_command": "web_identity_token_command",
+    "role_session_name": "role_session_name",
+    "duration_seconds": "duration_seconds",
+    "policy": "web_identity_policy",
+    "policy_arns": "web_identity_policy_arns",
+    "provider_id": "web_identity_provider_id",
+    "cache_dir": None,
+}
+ENV_KEYS: dict[str, str] = {
+    "role_arn": ENV_ROLE_ARN,
+    "web_identity_token_file": ENV_TOKEN_FILE,
+    "role_session_name": ENV_SESSION_NAME,
+}
+OPTION_NAMES = frozenset(PROFILE_KEYS)
+TOKEN_OPTIONS = ("web_identity_token_file", "web_identity_token", "web_identity_token_command")
+
+
+class _Default:
+    """Marker for "``cache_dir`` not given": use the environment, then the default."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT_CACHE_DIR"
+
+
+DEFAULT_CACHE_DIR: Any = _Default()
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    """Where the token comes from; exactly one of the value fields is set."""
+
+    kind: str  # "file" | "string" | "callable" | "command"
+    file: Optional[Path] = None
+    string: Optional[str] = field(default=None, repr=False)
+    function: Optional[TokenCallable] = field(default=None, repr=False)
+    command: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """A human description that never includes the token itself."""
+        if self.kind == "file":
+            return f"token file {self.file}"
+        if self.kind == "command":
+            return f"token command {shlex.join(self.command)!r}"
+        if self.kind == "callable":
+            name = getattr(self.function, "__qualname__", type(self.function).__name__)
+            return f"token callable {name}"
+        return "token string"
+
+
+@dataclass(frozen=True)
+class WebIdentitySettings:
+    """Everything one AssumeRoleWithWebIdentity exchange needs, validated.
+
+    ``origins`` says where each value came from (``argument``, ``env AWS_ROLE_ARN``,
+    ``profile dev``...) for ``webid-provider inspect`` and for error messages.
+    """
+
+    role_arn: str
+    token: TokenSpec
+    role_session_name: Optional[str] = None
+    duration_seconds: Optional[int] = None
+    policy: Optional[str] = None
+    policy_arns: tuple[str, ...] = ()
+    provider_id: Optional[str] = None
+    cache_dir: Optional[Path] = None
+    profile_name: Optional[str] = None
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+
+def resolve_settings(
+    options: Mapping[str, Any],
+    *,
+    environ: Mapping[str, str],
+    profile_name: Optional[str] = None,
+    profile: Optional[Mapping[str, Any]] = None,
+    use_environment: bool = True,
+) -> Optional[WebIdentitySettings]:
+    """Merge arguments, environment and profile into validated settings.
+
+    :param options: call arguments; keys are the option names of :data:`PROFILE_KEYS`
+    :param environ: the process environment
+    :param profile_name: the active profile, for messages and ``origins``
+    :param profile: the active profile's keys from ``~/.aws/config``
+    :param use_environment: ``False`` when the session's profile was set explicitly
+    :returns: the settings, or ``None`` when no token source is configured anywhere (the
+        credential chain then moves on to its next provider)
+    :raises ConfigurationError: for unknown options, conflicting token sources, a token source
+        without a role, or any value outside the operation's limits
+    """
+    unknown = sorted(set(options) - OPTION_NAMES)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown option {unknown[0]!r}; valid options: {', '.join(sorted(OPTION_NAMES))}",
+            field=unknown[0],
+        )
+    profile = profile or {}
+    env = environ if use_environment else {}
+    origins: dict[str, str] = {}
+    profile_origin = f"profile {profile_name or 'default'}"
+
+    def pick(name: str) -> Any:
+        if options.get(name) is not None:
+            origins[name] = "argument"
+            return options[name]
+        env_key = ENV_KEYS.get(name)
+        if env_key and env.get(env_key):
+            origins[name] = f"env {env_key}"
+            return env[env_key]
+        profile_key = PROFILE_KEYS[name]
+        if profile_key and profile.get(profile_key) not in (None, ""):
+            origins[name] = f"{profile_origin} key {profile_key}"
+            return profile[profile_key]
+        return None
+
+    token = _resolve_token_spec(options, env, profile, profile_origin, origins)
+    if token is None:
+        return None
+    role_arn = pick("role_arn")
+    if role_arn is None:
+        raise ConfigurationError(
+            f"role_arn is required with the {token.describe()} (set the role_arn option, "
+            f"{ENV_ROLE_ARN}, or role_arn in the profile)",
+            field="role_arn",
+        )
+    cache_dir = resolve_cache_dir(options.get("cache_dir", DEFAULT_CACHE_DIR), environ)
+    origins["cache_dir"] = _cache_dir_origin(options.get("cache_dir", DEFAULT_CACHE_DIR), environ)
+    return WebIdentitySettings(
+        role_arn=validate_role_arn(role_arn),
+        token=token,
+        role_session_name=validate_session_name(pick("role_session_name")),
+        duration_seconds=validate_duration(pick("duration_seconds")),
+        policy=validate_policy(pick("policy")),
+        policy_arns=validate_policy_arns(pick("policy_arns")),
+        provider_id=validate_provider_id(pick("provider_id")),
+        cache_dir=cache_dir,
+        profile_name=profile_name,
+        origins=origins,
+    )
+
+
+def _resolve_token_spec(
+    options: Mapping[str, Any],
+    env: Mapping[str, str],
+    profile: Mapping[str, Any],
+    profile_origin: str,
+    origins: dict[str, str],
+) -> Optional[TokenSpec]:
+    given = [name for name in TOKEN_OPTIONS if options.get(name) is not None]
+    if len(given) > 1:
+        raise ConfigurationError(
+            f"give one token source, not {' and '.join(given)}", field=given[1]
+        )
+    if given:
+        origins["token"] = "argument"
+        return _token_spec(given[0], options[given[0]])
+    if env.get(ENV_TOKEN_FILE):
+        origins["token"] = f"env {ENV_TOKEN_FILE}"
+        return _token_spec("web_identity_token_file", env[ENV_TOKEN_FILE])
+    in_profile = [
+        name
+        for name in ("web_identity_token_file", "web_identity_token_command")
+        if profile.get(PROFILE_KEYS[name] or "")
+    ]
+    if len(in_profile) > 1:
+        raise ConfigurationError(
+            f"{profile_origin} sets both web_identity_token_file and web_identity_token_command;"
+            " keep one",
+            field="web_identity_token_command",
+        )
+    if in_profile:
+        origins["token"] = f"{profile_origin} key {in_profile[0]}"
+        return _token_spec(in_profile[0], profile[PROFILE_KEYS[in_profile[0]] or ""])
+    return None
+
+
+def _token_spec(option: str, value: Any) -> TokenSpec:
+    if option == "web_identity_token_file":
+        if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+            raise ConfigurationError(
+                "web_identity_token_file must be a path", field="web_identity_token_file"
+            )
+        return TokenSpec(kind="file", file=Path(os.path.expanduser(os.fspath(value))))
+    if option == "web_identity_token_command":
+        return TokenSpec(kind="command", command=parse_command(value))
+    if callable(value):
+        return TokenSpec(kind="callable", function=value)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            "web_identity_token must be a string or a callable returning one",
+            field="web_identity_token",
+        )
+    return TokenSpec(kind="string", string=value)
+
+
+def parse_command(value: Any) -> tuple[str, ...]:
+    """Split a token command like a POSIX shell would, without ever running a shell.
+
+    :raises ConfigurationError: for an empty command or unbalanced quotes
+    """
+    if isinstance(value, str):
+        try:
+            argv = shlex.split(value)
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"web_identity_token_command cannot be parsed: {exc}",
+                field="web_identity_token_command",
+            ) from exc
+    elif isinstance(value, Sequence) and all(isinstance(part, str) for part in value):
+        argv = list(value)
+    else:
+        raise ConfigurationError(
+            "web_identity_token_command must be a string or a list of strings",
+            field="web_identity_token_command",
+        )
+    if not argv or not argv[0]:
+        raise ConfigurationError(
+            "web_identity_token_command is empty", field="web_identity_token_command"
+        )
+    return tuple(argv)
+
+
+def validate_role_arn(value: Any) -> str:
+    """:raises ConfigurationError: unless ``value`` is an IAM role ARN"""
+    text = str(value).strip()
+    if not ROLE_ARN_PATTERN.match(text):
+        raise ConfigurationError(
+            f"role_arn {text!r} is not an IAM role ARN "
+            "(expected arn:<partition>:iam::<12-digit account>:role/<path/name>)",
+            field="role_arn",
+        )
+    return text
+
+
+def validate_session_name(value: Any) -> Optional[str]:
+    """:raises ConfigurationError: unless 2-64 characters of ``[\\w+=,.@-]``"""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not SESSION_NAME_PATTERN.match(text):
+        raise ConfigurationError(
+            f"role_session_name {text!r} must be 2-64 characters of letters, digits and _+=,.@-",
+            field="role_session_name",
+        )
+    return text
+
+
+def validate_duration(value: Any) -> Optional[int]:
+    """:raises ConfigurationError: unless a whole number of seconds in 900-43200"""
+    if value is None:
+        return None
+    try:
+        seconds = int(str(value).strip()) if not isinstance(value, int) else value
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"duration_seconds {value!r} is not a whole number of seconds",
+            field="duration_seconds",
+        ) from exc
+    if isinstance(seconds, bool) or not MIN_DURATION_SECONDS <= seconds <= MAX_DURATION_SECONDS:
+        raise ConfigurationError(
+            f"duration_seconds {value!r} is outside {MIN_DURATION_SECONDS}-{MAX_DURATION_SECONDS}",
+            field="duration_seconds",
+        )
+    return seconds
+
+
+def validate_policy(value: Any) -> Optional[str]:
+    """Accept a JSON string or a dict; return compact JSON.
+
+    :raises ConfigurationError: for invalid JSON, a non-object, or more than 2048 characters
+    """
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        text = json.dumps(value, separators=(",", ":"), sort_keys=True)
+    elif isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError as exc:
+            raise ConfigurationError(f"policy is not valid JSON: {exc}", field="policy") from exc
+        if not isinstance(parsed, dict):
+            raise ConfigurationError("policy must be a JSON object", field="policy")
+        text = value.strip()
+    else:
+        raise ConfigurationError("policy must be a JSON string or a dict", field="policy")
+    if len(text) > MAX_POLICY_CHARS:
+        raise ConfigurationError(
+            f"policy is {len(text)} characters; STS allows at most {MAX_POLICY_CHARS}",
+            field="policy",
+        )
+    return text
+
+
+def validate_policy_arns(value: Any) -> tuple[str, ...]:
+    """Accept a list, or a comma/whitespace separated string (profile form).
+
+    :raises ConfigurationError: for more than 10 entries or an entry that is not a policy ARN
+    """
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        items = [part for part in re.split(r"[\s,]+", value) if part]
+    elif isinstance(value, Sequence):
+        items = [
+            str(item.get("arn", "")) if isinstance(item, Mapping) else str(item) for item in value
+        ]
+    else:
+        raise ConfigurationError("policy_arns must be a list of ARNs", field="policy_arns")
+    if len(items) > MAX_POLICY_ARNS:
+        raise ConfigurationError(
+            f"policy_arns has {len(items)} entries; STS allows at most {MAX_POLICY_ARNS}",
+            field="policy_arns",
+        )
+    for item in items:
+        if not POLICY_ARN_PATTERN.match(item):
+            raise ConfigurationError(
+                f"policy_arns entry {item!r} is not an IAM policy ARN", field="policy_arns"
+            )
+    return tuple(items)
+
+
+def validate_provider_id(value: Any) -> Optional[str]:
+    """:raises ConfigurationError: unless a host name such as ``www.amazon.com``"""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not PROVIDER_ID_PATTERN.match(text):
+        raise ConfigurationError(
+            f"provider_id {text!r} must be the host name of an OAuth 2.0 provider "
+            "(such as www.amazon.com), without scheme or port",
+            field="provider_id",
+        )
+    return text
+
+
+def resolve_cache_dir(value: Any, environ: Mapping[str, str]) -> Optional[Path]:
+    """``None`` means memory only; otherwise the argument, the env variable, or the default.
+
+    The default sits under ``~/.aws`` beside the CLI's own cache but in its own directory,
+    because our entries are keyed differently and must never be read by botocore.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, _Default):
+        return Path(os.path.expanduser(os.fspath(value)))
+    if environ.get(ENV_CACHE_DIR):
+        return Path(os.path.expanduser(environ[ENV_CACHE_DIR]))
+    home = os.path.expanduser("~")
+    if home == "~" or not home:
+        return None
+    return Path(home) / ".aws" / "webid-provider" / "cache"
+
+
+def _cache_dir_origin(value: Any, environ: Mapping[str, str]) -> str:
+    if value is None:
+        return "argument (memory only)"
+    if not isinstance(value, _Default):
+        return "argument"
+    if environ.get(ENV_CACHE_DIR):
+        return f"env {ENV_CACHE_DIR}"
+    return "default"

@@ -1,0 +1,315 @@
+"""The AssumeRoleWithWebIdentity call: client, request, error classification, retries.
+
+The STS client is created from the user's botocore session so region, ``AWS_ENDPOINT_URL_STS``,
+``sts_regional_endpoints``, proxies and CA bundle apply. It is unsigned (the operation needs no
+credentials, and signing would recurse into the credential chain) and makes exactly one attempt
+per call: retries are ours alone, classified below, so botocore's and ours never multiply
+(aws/aws-cli#7194, hashicorp/aws-sdk-go-base#342).
+
+Classification (DESIGN.md, "STS errors"):
+
+* transient, retried with capped exponential backoff and full jitter within a bounded total
+  time: ``IDPCommunicationError``, throttling codes, HTTP 5xx, connection errors and timeouts,
+  and ``InvalidIdentityToken`` saying it "couldn't retrieve verification key" (STS failed to
+  fetch the IdP's JWKS);
+* token re-read, then one retry: ``ExpiredTokenException`` (STS enforces token age itself);
+* permanent, raised at once: everything else, with code, message and request id.
+
+Security: the request carries the token; no request dict, response body or botocore exception
+text containing it is logged or put in an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any, Callable, Optional
+
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    HTTPClientError,
+    ReadTimeoutError,
+)
+
+from webid_provider.errors import StsError
+from webid_provider.result import WebIdentityResult
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+    }
+)
+TRANSIENT_CODES = frozenset(
+    {
+        "IDPCommunicationError",
+        "InternalFailure",
+        "InternalError",
+        "ServiceUnavailable",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+VERIFICATION_KEY_MESSAGE = "couldn't retrieve verification key"
+
+
+class ErrorKind(Enum):
+    """What to do about an STS failure."""
+
+    TRANSIENT = "transient"
+    REREAD_TOKEN = "reread-token"
+    PERMANENT = "permanent"
+
+
+@dataclass(frozen=True)
+class StsRequest:
+    """The parameters of one call; ``token`` is never shown by ``repr``."""
+
+    role_arn: str
+    role_session_name: str
+    token: str = field(repr=False)
+    duration_seconds: Optional[int] = None
+    policy: Optional[str] = None
+    policy_arns: tuple[str, ...] = ()
+    provider_id: Optional[str] = None
+
+    def to_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "RoleArn": self.role_arn,
+            "RoleSessionName": self.role_session_name,
+            "WebIdentityToken": self.token,
+        }
+        if self.duration_seconds is not None:
+            params["DurationSeconds"] = self.duration_seconds
+        if self.policy is not None:
+            params["Policy"] = self.policy
+        if self.policy_arns:
+            params["PolicyArns"] = [{"arn": arn} for arn in self.policy_arns]
+        if self.provider_id is not None:
+            params["ProviderId"] = self.provider_id
+        return params
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounds on our retries of transient failures.
+
+    :param max_attempts: attempts in total, the first included
+    :param max_total_seconds: no retry starts after this much time has passed
+    """
+
+    max_attempts: int = 4
+    base_delay_seconds: float = 0.2
+    max_delay_seconds: float = 5.0
+    max_total_seconds: float = 20.0
+
+
+SINGLE_ATTEMPT = RetryPolicy(max_attempts=1)
+
+
+def create_sts_client(
+    session: Any,
+    *,
+    region_name: Optional[str] = None,
+    connect_timeout_seconds: float = 5.0,
+    read_timeout_seconds: float = 10.0,
+) -> Any:
+    """An unsigned, single-attempt STS client built from a botocore session.
+
+    :param session: a ``botocore.session.Session``
+    """
+    config = Config(
+        signature_version=UNSIGNED,
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        connect_timeout=connect_timeout_seconds,
+        read_timeout=read_timeout_seconds,
+    )
+    region = region_name or session.get_config_variable("region")
+    try:  # botocore >= 1.40: keeps client plugins out of credential-provider clients
+        from botocore.utils import create_nested_client
+    except ImportError:  # pragma: no cover - older botocore
+        return session.create_client("sts", region_name=region, config=config)
+    return create_nested_client(session, "sts", region_name=region, config=config)
+
+
+def endpoint_identity(session: Any, environ: Mapping[str, str] = os.environ) -> str:
+    """What decides which STS endpoint answers, for the cache key, without building a client.
+
+    Credentials from different partitions or endpoints are not interchangeable.
+    """
+    region = session.get_config_variable("region") or ""
+    endpoint = environ.get("AWS_ENDPOINT_URL_STS") or environ.get("AWS_ENDPOINT_URL") or ""
+    try:
+        regional = session.get_config_variable("sts_regional_endpoints") or ""
+    except Exception:
+        regional = ""
+    return f"{region}|{endpoint}|{regional}"
+
+
+def classify(code: str, message: str, http_status: Optional[int]) -> ErrorKind:
+    """Decide whether an STS error is worth retrying."""
+    if code == "ExpiredTokenException":
+        return ErrorKind.REREAD_TOKEN
+    if code in THROTTLING_CODES or code in TRANSIENT_CODES:
+        return ErrorKind.TRANSIENT
+    if code == "InvalidIdentityToken" and VERIFICATION_KEY_MESSAGE in message.lower():
+        return ErrorKind.TRANSIENT
+    if http_status is not None and http_status >= 500:
+        return ErrorKind.TRANSIENT
+    return ErrorKind.PERMANENT
+
+
+def to_sts_error(exc: BaseException) -> StsError:
+    """Translate a botocore failure into an :class:`StsError` without leaking the request."""
+    if isinstance(exc, StsError):
+        return exc
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        meta = exc.response.get("ResponseMetadata", {})
+        code = str(error.get("Code") or "Unknown")
+        message = str(error.get("Message") or "")
+        status = meta.get("HTTPStatusCode")
+        request_id = meta.get("RequestId")
+        kind = classify(code, message, status)
+        text = f"AssumeRoleWithWebIdentity failed: {code}: {message}".rstrip(": ")
+        if request_id:
+            text += f" (request id {request_id})"
+        return StsError(
+            text,
+            code=code,
+            retryable=kind is not ErrorKind.PERMANENT,
+            request_id=request_id,
+            http_status=status,
+        )
+    if isinstance(
+        exc,
+        (EndpointConnectionError, ConnectionClosedError, ConnectTimeoutError, ReadTimeoutError),
+    ):
+        name = type(exc).__name__
+        # These messages name only the endpoint URL, never the request body.
+        return StsError(
+            f"AssumeRoleWithWebIdentity failed: {name}: {exc}", code=name, retryable=True
+        )
+    if isinstance(exc, HTTPClientError):
+        return StsError(
+            f"AssumeRoleWithWebIdentity failed: {type(exc).__name__}",
+            code=type(exc).__name__,
+            retryable=True,
+        )
+    if isinstance(exc, BotoCoreError):
+        # Parameter validation and similar: botocore's text can quote parameters, including
+        # the token, so only the class name is kept.
+        return StsError(
+            f"AssumeRoleWithWebIdentity was rejected by botocore: {type(exc).__name__}",
+            code=type(exc).__name__,
+            retryable=False,
+        )
+    return StsError(
+        f"AssumeRoleWithWebIdentity failed: {type(exc).__name__}",
+        code=type(exc).__name__,
+        retryable=False,
+    )
+
+
+def assume_role_with_web_identity(
+    client: Any, request: StsRequest, *, clock: Clock
+) -> WebIdentityResult:
+    """Make one AssumeRoleWithWebIdentity call.
+
+    :raises StsError: for any failure, classified via ``retryable``
+    """
+    try:
+        response = client.assume_role_with_web_identity(**request.to_params())
+    except Exception as exc:
+        raise to_sts_error(exc) from exc
+    try:
+        return WebIdentityResult.from_response(response, obtained_at=clock())
+    except ValueError as exc:
+        raise StsError(
+            f"AssumeRoleWithWebIdentity returned an unusable response: {exc}",
+            code="InvalidResponse",
+            retryable=True,
+        ) from exc
+
+
+def call_with_retries(
+    attempt: Callable[[str], WebIdentityResult],
+    read_token: Callable[[], str],
+    *,
+    policy: RetryPolicy = RetryPolicy(),
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+    rng: Optional[random.Random] = None,
+) -> WebIdentityResult:
+    """Run ``attempt(token)`` with classified retries.
+
+    :param attempt: one STS call for a token
+    :param read_token: fetches the token; called first, and again after ExpiredTokenException
+    :raises StsError: the last error once retries are exhausted, or a permanent one at once
+    :raises TokenSourceError: when the token cannot be read
+    """
+    rng = rng or random.Random()
+    started = monotonic()
+    token = read_token()
+    reread_done = False
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            return attempt(token)
+        except StsError as error:
+            kind = _kind_of(error)
+            if kind is ErrorKind.REREAD_TOKEN and not reread_done:
+                reread_done = True
+                logger.info("STS says the token expired; reading it again and retrying once")
+                token = read_token()
+                continue
+            if kind is not ErrorKind.TRANSIENT or attempts >= policy.max_attempts:
+                raise
+            delay = rng.uniform(
+                0, min(policy.max_delay_seconds, policy.base_delay_seconds * 2 ** (attempts - 1))
+            )
+            if monotonic() - started + delay > policy.max_total_seconds:
+                raise
+            logger.info(
+                "STS call failed with %s (attempt %d of %d); retrying in %.2f s",
+                error.code,
+                attempts,
+                policy.max_attempts,
+                delay,
+            )
+            sleep(delay)
+
+
+def _kind_of(error: StsError) -> ErrorKind:
+    if error.code == "ExpiredTokenException":
+        return ErrorKind.REREAD_TOKEN
+    return ErrorKind.TRANSIENT if error.retryable else ErrorKind.PERMANENT

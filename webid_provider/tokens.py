@@ -1,0 +1,287 @@
+"""Token sources, and an unverified peek at a token's claims.
+
+A token is fetched again for every STS call and never cached: Kubernetes rotates projected
+service-account tokens by swapping a ``..data`` symlink, CI tokens are minted per job, and an
+IdP SDK refreshes its own. Sources:
+
+* file: opened anew each time (following symlinks, since the kubelet swaps ``..data``),
+  size-capped, whitespace stripped; a missing or empty file is retried briefly because the
+  kubelet's swap and some writers leave a short window (aws-sdk-php#2164);
+* string: fixed; it cannot outlive its own ``exp``;
+* callable: any zero-argument function returning ``str`` or ``bytes``; the caller does not
+  cache its result, so the function may return a fresh token each time;
+* command: an argv run without a shell, with a timeout; stdout is the token.
+
+Claims are read with pyjwt *without verifying the signature*: STS verifies the token. We only
+use claims for cache keys, default session names and messages such as "token expired at ...".
+
+Security: no token, stdout or token fragment ever reaches a log line or an exception; a
+command's stderr excerpt is included in errors because that is how users debug it, and it is
+the command's own diagnostics, not its output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Optional, Protocol
+
+import jwt
+
+from webid_provider.errors import TokenSourceError
+from webid_provider.settings import TokenSpec
+
+MIN_TOKEN_CHARS = 4
+MAX_TOKEN_CHARS = 20000
+MAX_TOKEN_FILE_BYTES = 64 * 1024
+DEFAULT_COMMAND_TIMEOUT_SECONDS = 30.0
+_FILE_RETRY_DELAYS_SECONDS = (0.05, 0.1)
+_STDERR_EXCERPT_CHARS = 300
+
+
+class TokenSource(Protocol):
+    """Supplies a web identity token on demand.
+
+    Contract: ``read_token`` is called once per STS call and its result is never cached by
+    the caller. It returns a stripped token within STS's length limits, or raises
+    :class:`~webid_provider.errors.TokenSourceError`; it raises nothing else. Implementations
+    are called from whichever thread refreshes, one call at a time per credentials object.
+    """
+
+    @property
+    def description(self) -> str:
+        """Where the token comes from, safe to show (never the token)."""
+
+    def read_token(self) -> str:
+        """Return the current token."""
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    """The claims of a JWT that matter to us, read without verification."""
+
+    issuer: Optional[str]
+    subject: Optional[str]
+    audience: tuple[str, ...]
+    expires_at: Optional[datetime]
+    issued_at: Optional[datetime]
+
+
+class FileTokenSource:
+    """Reads the token file anew on every call."""
+
+    def __init__(self, path: object) -> None:
+        self.path = str(path)
+
+    @property
+    def description(self) -> str:
+        return f"token file {self.path}"
+
+    def read_token(self) -> str:
+        for delay in (*_FILE_RETRY_DELAYS_SECONDS, None):
+            try:
+                with open(self.path, "rb") as handle:
+                    data = handle.read(MAX_TOKEN_FILE_BYTES + 1)
+            except FileNotFoundError as exc:
+                if delay is not None:
+                    time.sleep(delay)
+                    continue
+                raise TokenSourceError(
+                    f"token file {self.path} does not exist", path=self.path
+                ) from exc
+            except IsADirectoryError as exc:
+                raise TokenSourceError(
+                    f"token file {self.path} is a directory", path=self.path
+                ) from exc
+            except OSError as exc:
+                raise TokenSourceError(
+                    f"token file {self.path} cannot be read: {exc.strerror}", path=self.path
+                ) from exc
+            if len(data) > MAX_TOKEN_FILE_BYTES:
+                raise TokenSourceError(
+                    f"token file {self.path} is larger than {MAX_TOKEN_FILE_BYTES} bytes; "
+                    "it is not a web identity token",
+                    path=self.path,
+                )
+            if not data.strip() and delay is not None:
+                time.sleep(delay)
+                continue
+            return check_token(_decode(data, self.description), self.description, path=self.path)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+class StringTokenSource:
+    """A fixed token: fine for one exchange, useless after the token's own expiry."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    @property
+    def description(self) -> str:
+        return "token string"
+
+    def read_token(self) -> str:
+        return check_token(self._token, self.description)
+
+    def __repr__(self) -> str:
+        return "StringTokenSource(<redacted>)"
+
+
+class CallableTokenSource:
+    """Calls a user function each time; its errors become :class:`TokenSourceError`."""
+
+    def __init__(self, function: object, description: str) -> None:
+        self._function = function
+        self._description = description
+
+    @property
+    def description(self) -> str:
+        return self._description
+
+    def read_token(self) -> str:
+        try:
+            value = self._function()  # type: ignore[operator]  # checked callable by settings
+        except Exception as exc:
+            raise TokenSourceError(f"{self._description} raised {type(exc).__name__}") from exc
+        if isinstance(value, bytes):
+            value = _decode(value, self._description)
+        if not isinstance(value, str):
+            raise TokenSourceError(
+                f"{self._description} returned {type(value).__name__}, not a token string"
+            )
+        return check_token(value, self._description)
+
+
+class CommandTokenSource:
+    """Runs an argv (never through a shell) and takes its stdout as the token."""
+
+    def __init__(
+        self, argv: tuple[str, ...], *, timeout_seconds: float = DEFAULT_COMMAND_TIMEOUT_SECONDS
+    ) -> None:
+        self.argv = argv
+        self.timeout_seconds = timeout_seconds
+
+    @property
+    def description(self) -> str:
+        return f"token command {self.argv[0]!r}"
+
+    def read_token(self) -> str:
+        try:
+            completed = subprocess.run(
+                list(self.argv),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=self.timeout_seconds,
+                check=False,
+            )
+        except FileNotFoundError as exc:
+            raise TokenSourceError(f"{self.description} was not found") from exc
+        except PermissionError as exc:
+            raise TokenSourceError(f"{self.description} is not executable") from exc
+        except subprocess.TimeoutExpired as exc:
+            raise TokenSourceError(
+                f"{self.description} did not finish within {self.timeout_seconds:g} s"
+            ) from exc
+        except OSError as exc:
+            raise TokenSourceError(f"{self.description} could not start: {exc.strerror}") from exc
+        if completed.returncode != 0:
+            stderr = completed.stderr.decode("utf-8", "replace").strip()
+            excerpt = stderr[-_STDERR_EXCERPT_CHARS:] if stderr else "no stderr"
+            raise TokenSourceError(
+                f"{self.description} exited with status {completed.returncode}: {excerpt}"
+            )
+        return check_token(_decode(completed.stdout, self.description), self.description)
+
+
+def token_source_from_spec(spec: TokenSpec) -> TokenSource:
+    """Build the source a :class:`~webid_provider.settings.TokenSpec` describes."""
+    if spec.kind == "file":
+        return FileTokenSource(spec.file)
+    if spec.kind == "command":
+        return CommandTokenSource(spec.command)
+    if spec.kind == "callable":
+        return CallableTokenSource(spec.function, spec.describe())
+    return StringTokenSource(spec.string or "")
+
+
+def check_token(token: str, description: str, *, path: Optional[str] = None) -> str:
+    """Strip and check STS's length limits before anything is sent.
+
+    :raises TokenSourceError: for an empty token or one outside 4-20000 characters
+    """
+    stripped = token.strip()
+    if not stripped:
+        raise TokenSourceError(f"{description} is empty", path=path)
+    if not MIN_TOKEN_CHARS <= len(stripped) <= MAX_TOKEN_CHARS:
+        raise TokenSourceError(
+            f"{description} holds {len(stripped)} characters; a web identity token has "
+            f"{MIN_TOKEN_CHARS}-{MAX_TOKEN_CHARS}",
+            path=path,
+        )
+    return stripped
+
+
+def peek_claims(token: str) -> Optional[TokenClaims]:
+    """Read a JWT's claims without verifying it; ``None`` for an opaque (OAuth 2.0) token."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    if not isinstance(claims, dict):
+        return None
+    aud = claims.get("aud")
+    audience = tuple(str(a) for a in aud) if isinstance(aud, list) else ((str(aud),) if aud else ())
+    return TokenClaims(
+        issuer=_claim_text(claims.get("iss")),
+        subject=_claim_text(claims.get("sub")),
+        audience=audience,
+        expires_at=_claim_time(claims.get("exp")),
+        issued_at=_claim_time(claims.get("iat")),
+    )
+
+
+def token_identity(token: str, claims: Optional[TokenClaims]) -> str:
+    """A stable fingerprint of *who* the token is, not of the token itself.
+
+    For a JWT: issuer, subject and audience, so a rotated Kubernetes token (new ``iat``, same
+    identity) keeps the same cache entry. For an opaque token: a hash of the token.
+    """
+    if claims is not None and (claims.issuer or claims.subject):
+        material = "\n".join(
+            ["jwt", claims.issuer or "", claims.subject or "", ",".join(sorted(claims.audience))]
+        )
+    else:
+        material = "opaque\n" + token
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def default_session_name(identity: str) -> str:
+    """A deterministic RoleSessionName for an identity.
+
+    Processes that share an identity agree on it (so they can share cached credentials); it
+    never shows the subject verbatim (CloudTrail warns against PII in session names).
+    """
+    return f"webid-{identity[:16]}"
+
+
+def _decode(data: bytes, description: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TokenSourceError(f"{description} is not UTF-8 text") from exc
+
+
+def _claim_text(value: object) -> Optional[str]:
+    return str(value) if value not in (None, "") else None
+
+
+def _claim_time(value: object) -> Optional[datetime]:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return None

@@ -121,4 +121,4 @@ class CacheLockTimeout(CacheError, TimeoutError):
 
 def _rebuild(cls: type[WebIdProviderError], message: str, attrs: dict[str, Any]) -> Any:
     """Recreate an exception with keyword-only context (pickle support)."""
-    return cls(message, **attrs)  # type: ignore[call-arg]  # subclasses take keyword context
+    return cls(message, **attrs)

@@ -49,7 +49,7 @@ BUILTIN_WEB_IDENTITY = "assume-role-with-web-identity"
 ASSUME_ROLE = "assume-role"
 
 
-class WebIdentityProvider(CredentialProvider):  # type: ignore[misc]  # botocore is untyped
+class WebIdentityProvider(CredentialProvider):
     """Loads web identity credentials for one botocore session.
 
     ``load()`` returns :class:`~webid_provider.refresh.WebIdentityCredentials` or ``None`` (no

@@ -426,7 +426,7 @@ class WebIdentityRefresher:
         return ask_at + timedelta(seconds=BOTOCORE_ADVISORY_SECONDS)
 
 
-class WebIdentityCredentials(DeferredRefreshableCredentials):  # type: ignore[misc]  # botocore is untyped
+class WebIdentityCredentials(DeferredRefreshableCredentials):
     """botocore refreshable credentials with the latest STS result at ``.web_identity``."""
 
     # The one place we set botocore private attributes: DeferredRefreshableCredentials takes no

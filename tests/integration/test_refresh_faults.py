@@ -1,0 +1,198 @@
+"""Refresh under short lifetimes and STS faults, checked at the emulator.
+
+Lifetimes come from the emulator (tens of seconds, never real STS lifetimes). Requests are
+signed GetCallerIdentity calls, so the emulator sees every signature and counts any made with
+credentials past their expiry.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+import webid_provider
+from webid_provider import StsError
+from webid_provider.sts import RetryPolicy
+
+pytestmark = pytest.mark.integration
+
+# Fast retries keep these tests short; the classification and the attempt counts are what
+# is under test, and they do not depend on the delays.
+FAST_RETRIES = RetryPolicy(max_attempts=4, base_delay_seconds=0.01, max_delay_seconds=0.05, max_total_seconds=5)
+
+
+def _signed_client(irsa_env: Any, **options: Any) -> Any:
+    session = webid_provider.session(**options)
+    return session.client("sts", region_name="us-east-1"), session.get_credentials()
+
+
+def _request_loop(client: Any, seconds: float, interval: float = 0.1) -> tuple[int, list[str]]:
+    """Sign a request every ``interval`` for ``seconds``; return (count, failures)."""
+    failures: list[str] = []
+    count = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        count += 1
+        try:
+            client.get_caller_identity()
+        except Exception as exc:  # noqa: BLE001 - every failure is the finding
+            failures.append(f"{type(exc).__name__}: {exc}")
+        time.sleep(interval)
+    return count, failures
+
+
+@pytest.mark.timeout(60)
+def test_120s_credentials_used_for_20s_make_at_most_two_calls(irsa_env: Any) -> None:
+    irsa_env.emulator.lifetime_seconds = 120
+    client, _ = _signed_client(irsa_env)
+    count, failures = _request_loop(client, 20, interval=0.2)
+    assert failures == []
+    assert count >= 50
+    assert 1 <= irsa_env.emulator.assume_count <= 2
+
+
+@pytest.mark.timeout(90)
+def test_20s_credentials_used_for_40s_refresh_and_never_sign_expired(irsa_env: Any) -> None:
+    irsa_env.emulator.lifetime_seconds = 20
+    client, creds = _signed_client(irsa_env)
+    count, failures = _request_loop(client, 40, interval=0.1)
+    assert failures == []
+    assert irsa_env.emulator.expired_credential_uses == 0
+    # One call per lifetime, refreshed 5-7.5 s early: three or four calls in 40 s.
+    assert 2 <= irsa_env.emulator.assume_count <= 4
+    signed_keys = {r.access_key_id for r in irsa_env.emulator.signed_requests}
+    assert len(signed_keys) == irsa_env.emulator.assume_count
+    assert creds.web_identity.access_key_id == irsa_env.emulator.successful_calls[-1].access_key_id
+
+
+@pytest.mark.timeout(90)
+def test_outage_while_credentials_are_valid_serves_every_request(irsa_env: Any) -> None:
+    irsa_env.emulator.lifetime_seconds = 30
+    client, _ = _signed_client(irsa_env)
+    client.get_caller_identity()
+    assert irsa_env.emulator.assume_count == 1
+    time.sleep(5)
+    irsa_env.emulator.outage(20, code="ServiceUnavailable", status=503)
+    outage_started = time.monotonic()
+    count, failures = _request_loop(client, 30, interval=0.1)
+    assert failures == []
+    assert irsa_env.emulator.expired_credential_uses == 0
+    attempts_during_outage = [c for c in irsa_env.emulator.calls if c.error_code is not None]
+    assert 1 <= len(attempts_during_outage) <= 10, attempts_during_outage
+    assert len(irsa_env.emulator.successful_calls) >= 2  # refreshed once STS came back
+    assert time.monotonic() - outage_started >= 25
+    assert count >= 200
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("code", "message", "status", "failures", "expected_calls", "succeeds"),
+    [
+        ("IDPCommunicationError", None, 400, 2, 3, True),
+        ("Throttling", "Rate exceeded", 400, 1, 2, True),
+        ("InternalFailure", None, 500, 1, 2, True),
+        ("ServiceUnavailable", None, 503, 3, 4, True),
+        ("InvalidIdentityToken", "Couldn't retrieve verification key from your identity provider", 400, 1, 2, True),
+        ("IDPCommunicationError", None, 400, 10, 4, False),
+        ("ExpiredTokenException", "Token expired: current date/time X must be before Y", 400, 1, 2, True),
+        ("ExpiredTokenException", "Token expired", 400, 2, 2, False),
+        ("InvalidIdentityToken", "Incorrect token audience", 400, 1, 1, False),
+        ("AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity", 403, 1, 1, False),
+        ("IDPRejectedClaim", "Claims rejected", 403, 1, 1, False),
+        ("MalformedPolicyDocument", "Syntax errors in policy", 400, 1, 1, False),
+        ("PackedPolicyTooLarge", "Packed policy too large", 400, 1, 1, False),
+        ("RegionDisabledException", "STS is not activated in this region", 403, 1, 1, False),
+        ("ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration", 400, 1, 1, False),
+    ],
+)
+def test_error_classes_are_retried_or_not_with_exact_call_counts(
+    irsa_env: Any, code: str, message: Any, status: int, failures: int, expected_calls: int, succeeds: bool
+) -> None:
+    irsa_env.emulator.fail_next(code, message, status=status, count=failures)
+    session = boto3.Session()
+    webid_provider.install(session, cache_dir=None)
+    creds = session.get_credentials()
+    creds.refresher.retry_policy = FAST_RETRIES
+    if succeeds:
+        assert creds.get_frozen_credentials().access_key
+    else:
+        with pytest.raises(StsError) as info:
+            creds.get_frozen_credentials()
+        assert info.value.code == code
+        assert info.value.request_id
+        assert info.value.request_id in str(info.value)
+    assert irsa_env.emulator.assume_count == expected_calls
+
+
+@pytest.mark.timeout(60)
+def test_expired_token_is_reread_before_the_retry(irsa_env: Any) -> None:
+    irsa_env.emulator.fail_next("ExpiredTokenException", "Token expired", count=1)
+    creds = webid_provider.session(cache_dir=None).get_credentials()
+
+    real_read = creds.refresher.token_source.read_token
+    reads: list[str] = []
+
+    def read_and_rotate() -> str:
+        token = real_read()
+        reads.append(token)
+        if len(reads) == 1:
+            irsa_env.rotate(jti="rotated")  # the kubelet rotates while the first call is in flight
+        return token
+
+    creds.refresher.token_source.read_token = read_and_rotate
+    creds.get_frozen_credentials()
+    first, second = irsa_env.emulator.calls
+    assert first.error_code == "ExpiredTokenException"
+    assert second.error_code is None
+    assert first.token_sha256 != second.token_sha256
+
+
+@pytest.mark.timeout(60)
+def test_dropped_connection_is_retried(irsa_env: Any) -> None:
+    irsa_env.emulator.drop_next(1)
+    creds = webid_provider.session(cache_dir=None).get_credentials()
+    creds.refresher.retry_policy = FAST_RETRIES
+    assert creds.get_frozen_credentials().access_key
+    assert irsa_env.emulator.assume_count == 2
+
+
+@pytest.mark.timeout(60)
+def test_permanent_error_is_not_repeated_by_many_threads(irsa_env: Any) -> None:
+    irsa_env.emulator.fail_next("AccessDenied", "Not authorized", status=403, count=100)
+    webid_provider.register(cache_dir=None)
+    errors: list[str] = []
+
+    def work() -> None:
+        try:
+            boto3.Session().get_credentials().get_frozen_credentials()
+        except StsError as exc:
+            errors.append(exc.code)
+
+    threads = [threading.Thread(target=work) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    webid_provider.unregister()
+    assert errors == ["AccessDenied"] * 16
+    assert irsa_env.emulator.assume_count == 1
+
+
+@pytest.mark.timeout(60)
+def test_nothing_usable_left_raises_with_the_last_error(irsa_env: Any) -> None:
+    irsa_env.emulator.lifetime_seconds = 4
+    client, creds = _signed_client(irsa_env, cache_dir=None)
+    client.get_caller_identity()
+    creds.refresher.retry_policy = FAST_RETRIES
+    irsa_env.emulator.outage(30, code="ServiceUnavailable", status=503)
+    time.sleep(4.5)
+    with pytest.raises((StsError, ClientError)) as info:
+        client.get_caller_identity()
+    assert isinstance(info.value, StsError)
+    assert info.value.code == "ServiceUnavailable"
+    assert irsa_env.emulator.expired_credential_uses == 0

@@ -158,6 +158,10 @@ class CredentialCache:
             os.replace(temp_path, self.entry_path(entry.key))
             temp_path = None
             return True
+        except IsADirectoryError:
+            # Something is in the way of this one entry; the directory itself is fine.
+            logger.warning("cannot replace cache entry %s: a directory is in the way", entry.key)
+            return False
         except OSError as exc:
             self._warn_unusable(f"cannot write cache entry: {exc.strerror or exc}")
             return False
@@ -283,10 +287,11 @@ def _read_private_file(path: Path) -> bytes:
         if exc.errno == errno.ELOOP:
             raise CacheError(f"{path} is a symlink", path=str(path)) from exc
         raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise CacheError(f"{path} is not a regular file", path=str(path))
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise CacheError(f"{path} is not a regular file", path=str(path))
         if hasattr(os, "getuid") and info.st_uid != os.getuid():
             raise CacheError(f"{path} belongs to another user", path=str(path))
         data = handle.read(MAX_ENTRY_BYTES + 1)

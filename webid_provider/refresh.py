@@ -422,7 +422,9 @@ class WebIdentityRefresher:
         latest = result.expiration - timedelta(
             seconds=self.policy.stop_seconds(result) + _NON_BLOCKING_SECONDS
         )
-        ask_at = max(min(due, latest), now)
+        # Never later than ``latest``, even when that has passed: botocore then blocks every
+        # thread from our stop point on, instead of signing with the old credentials.
+        ask_at = min(max(due, now), latest)
         return ask_at + timedelta(seconds=BOTOCORE_ADVISORY_SECONDS)
 
 

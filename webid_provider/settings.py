@@ -30,9 +30,11 @@ from webid_provider.errors import ConfigurationError
 TokenCallable = Callable[[], Union[str, bytes]]
 PathLike = Union[str, "os.PathLike[str]"]
 
-ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
-POLICY_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[\w+=,.@/-]{1,512}$")
-SESSION_NAME_PATTERN = re.compile(r"^[\w+=,.@-]{2,64}$")
+ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$", re.ASCII)
+POLICY_ARN_PATTERN = re.compile(
+    r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[\w+=,.@/-]{1,512}$", re.ASCII
+)
+SESSION_NAME_PATTERN = re.compile(r"^[\w+=,.@-]{2,64}$", re.ASCII)
 PROVIDER_ID_PATTERN = re.compile(r"^[A-Za-z0-9.-]{4,2048}$")
 MIN_DURATION_SECONDS = 900
 MAX_DURATION_SECONDS = 43200

@@ -109,7 +109,9 @@ class FileTokenSource:
             if not data.strip() and delay is not None:
                 time.sleep(delay)
                 continue
-            return check_token(_decode(data, self.description), self.description, path=self.path)
+            return check_token(
+                _decode(data, self.description, path=self.path), self.description, path=self.path
+            )
         raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -267,11 +269,11 @@ def default_session_name(identity: str) -> str:
     return f"webid-{identity[:16]}"
 
 
-def _decode(data: bytes, description: str) -> str:
+def _decode(data: bytes, description: str, *, path: Optional[str] = None) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise TokenSourceError(f"{description} is not UTF-8 text") from exc
+        raise TokenSourceError(f"{description} is not UTF-8 text", path=path) from exc
 
 
 def _claim_text(value: object) -> Optional[str]:

@@ -1,0 +1,95 @@
+"""The exception hierarchy: what callers can catch, and what survives pickling."""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import pytest
+from botocore.exceptions import BotoCoreError
+
+from webid_provider.errors import (
+    CacheError,
+    CacheLockTimeout,
+    ConfigurationError,
+    StsError,
+    TokenSourceError,
+    WebIdProviderError,
+)
+
+
+@pytest.mark.parametrize(
+    "cls", [ConfigurationError, TokenSourceError, StsError, CacheError, CacheLockTimeout]
+)
+def test_every_error_is_a_webid_provider_error_and_a_botocore_error(cls: type[Exception]) -> None:
+    assert issubclass(cls, WebIdProviderError)
+    assert issubclass(cls, BotoCoreError)
+
+
+def test_base_class_is_a_botocore_error() -> None:
+    assert issubclass(WebIdProviderError, BotoCoreError)
+    with pytest.raises(BotoCoreError):
+        raise WebIdProviderError("boom")
+
+
+def test_configuration_error_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="bad role"):
+        raise ConfigurationError("bad role", field="role_arn")
+
+
+def test_cache_lock_timeout_is_a_timeout_error_and_a_cache_error() -> None:
+    error = CacheLockTimeout("waited", path="/tmp/cache")
+    assert isinstance(error, TimeoutError)
+    assert isinstance(error, CacheError)
+    assert error.path == "/tmp/cache"
+
+
+def test_other_errors_are_not_value_or_timeout_errors() -> None:
+    assert not issubclass(TokenSourceError, ValueError)
+    assert not issubclass(StsError, ValueError)
+    assert not issubclass(CacheError, TimeoutError)
+
+
+def test_str_is_the_message_without_botocore_formatting() -> None:
+    error = StsError("AccessDenied: {not a format field}", code="AccessDenied", retryable=False)
+    assert str(error) == "AccessDenied: {not a format field}"
+    assert error.message == "AccessDenied: {not a format field}"
+
+
+ERRORS: list[tuple[WebIdProviderError, dict[str, Any]]] = [
+    (WebIdProviderError("base message"), {}),
+    (ConfigurationError("bad duration", field="duration_seconds"), {"field": "duration_seconds"}),
+    (ConfigurationError("no field"), {"field": None}),
+    (TokenSourceError("token file /x missing", path="/x"), {"path": "/x"}),
+    (
+        StsError(
+            "AccessDenied: no",
+            code="AccessDenied",
+            retryable=False,
+            request_id="req-123",
+            http_status=403,
+        ),
+        {"code": "AccessDenied", "retryable": False, "request_id": "req-123", "http_status": 403},
+    ),
+    (
+        StsError("throttled", code="Throttling", retryable=True),
+        {"code": "Throttling", "retryable": True, "request_id": None, "http_status": None},
+    ),
+    (CacheError("cache dir unusable", path="/c"), {"path": "/c"}),
+    (CacheLockTimeout("waited 30 s", path="/c/k.lock"), {"path": "/c/k.lock"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("error", "attributes"), ERRORS, ids=[type(error).__name__ for error, _ in ERRORS]
+)
+def test_pickle_round_trip_keeps_class_message_and_attributes(
+    error: WebIdProviderError, attributes: dict[str, Any]
+) -> None:
+    clone = pickle.loads(pickle.dumps(error))
+    assert type(clone) is type(error)
+    assert str(clone) == str(error)
+    assert clone.message == error.message
+    assert clone.args == error.args
+    for name, value in attributes.items():
+        assert getattr(clone, name) == value

@@ -22,7 +22,7 @@ import json
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Dict, List, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
 import jwt
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
@@ -65,10 +65,13 @@ def _generate_key(kind: str) -> _PrivateKey:
     return ec.generate_private_key(curve)
 
 
-def _public_jwk(key: _PrivateKey, kind: str) -> Dict[str, Any]:
-    algorithm = RSAAlgorithm if kind == "rsa" else ECAlgorithm
-    jwk: Dict[str, Any] = algorithm.to_jwk(key.public_key(), as_dict=True)
-    return jwk
+def _public_jwk(key: _PrivateKey) -> Dict[str, Any]:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    public = key.public_key()
+    if isinstance(public, rsa.RSAPublicKey):
+        return RSAAlgorithm.to_jwk(public, as_dict=True)
+    return ECAlgorithm.to_jwk(public, as_dict=True)
 
 
 def _thumbprint(jwk: Mapping[str, Any]) -> str:
@@ -96,7 +99,7 @@ class OidcIssuer:
         self._rogue_keys: Dict[str, _PrivateKey] = {}
         for kind in ("rsa", "P-256", "P-384", "P-521"):
             key = _generate_key(kind)
-            jwk = _public_jwk(key, kind)
+            jwk = _public_jwk(key)
             jwk["kid"] = _thumbprint(jwk)
             jwk["use"] = "sig"
             if kind != "rsa":
@@ -144,24 +147,29 @@ class OidcIssuer:
         aud: Union[str, Sequence[str]] = _DEFAULT_AUD,
         ttl: int = 3600,
         alg: str = "RS256",
+        *,
+        extra_claims: Optional[Mapping[str, object]] = None,
         **claims: object,
     ) -> str:
         """Mint a token signed by this issuer.
 
         ``iat`` and ``nbf`` are now, ``exp`` is now + ``ttl`` (integers, as STS requires).
-        ``claims`` are merged last, so they may add claims (``source_identity`` under its
-        URL name, ``https://aws.amazon.com/tags``) or override any standard one (``iss``,
-        ``exp``) to build a specific bad token.
+        ``extra_claims`` and then ``claims`` are merged last, so they may add claims or
+        override any standard one (``iss``, ``exp``) to build a specific bad token. Claims
+        named by URL (``https://aws.amazon.com/source_identity``, ``.../tags``) are not
+        Python identifiers; pass them in ``extra_claims``.
 
         :param sub: the subject, e.g. a Kubernetes service account
         :param aud: the audience, one string or several
         :param ttl: seconds until ``exp``; may be negative
         :param alg: one of :data:`SIGNING_ALGORITHMS`
+        :param extra_claims: claims to add or override
         :returns: the compact JWS
         :raises ValueError: when ``alg`` is not supported
         """
         now = int(time.time())
-        return self._sign(self._claims(sub, aud, now, now + ttl, claims), alg, rogue=False)
+        payload = self._claims(sub, aud, now, now + ttl, extra_claims, claims)
+        return self._sign(payload, alg, rogue=False)
 
     def mint_expired(
         self,
@@ -170,6 +178,8 @@ class OidcIssuer:
         ttl: int = 3600,
         alg: str = "RS256",
         expired_seconds_ago: int = 60,
+        *,
+        extra_claims: Optional[Mapping[str, object]] = None,
         **claims: object,
     ) -> str:
         """Mint a correctly signed token whose ``exp`` is ``expired_seconds_ago`` in the past.
@@ -178,7 +188,8 @@ class OidcIssuer:
         :returns: the compact JWS; the other parameters are as for :meth:`mint`
         """
         exp = int(time.time()) - expired_seconds_ago
-        return self._sign(self._claims(sub, aud, exp - ttl, exp, claims), alg, rogue=False)
+        payload = self._claims(sub, aud, exp - ttl, exp, extra_claims, claims)
+        return self._sign(payload, alg, rogue=False)
 
     def mint_badly_signed(
         self,
@@ -186,6 +197,8 @@ class OidcIssuer:
         aud: Union[str, Sequence[str]] = _DEFAULT_AUD,
         ttl: int = 3600,
         alg: str = "RS256",
+        *,
+        extra_claims: Optional[Mapping[str, object]] = None,
         **claims: object,
     ) -> str:
         """Mint a token that names a published ``kid`` but is signed by another key.
@@ -195,7 +208,8 @@ class OidcIssuer:
         :returns: the compact JWS; the parameters are as for :meth:`mint`
         """
         now = int(time.time())
-        return self._sign(self._claims(sub, aud, now, now + ttl, claims), alg, rogue=True)
+        payload = self._claims(sub, aud, now, now + ttl, extra_claims, claims)
+        return self._sign(payload, alg, rogue=True)
 
     def _claims(
         self,
@@ -203,7 +217,8 @@ class OidcIssuer:
         aud: Union[str, Sequence[str]],
         iat: int,
         exp: int,
-        extra: Mapping[str, object],
+        extra_claims: Optional[Mapping[str, object]],
+        claims: Mapping[str, object],
     ) -> Dict[str, object]:
         audience: object = aud if isinstance(aud, str) else list(aud)
         payload: Dict[str, object] = {
@@ -214,7 +229,8 @@ class OidcIssuer:
             "nbf": iat,
             "exp": exp,
         }
-        payload.update(extra)
+        payload.update(extra_claims or {})
+        payload.update(claims)
         return payload
 
     def _sign(self, payload: Dict[str, object], alg: str, *, rogue: bool) -> str:

@@ -14,8 +14,9 @@ from webid_provider.errors import (
     TokenSourceError,
     WebIdProviderError,
 )
+from webid_provider.policy import RefreshPolicy
 from webid_provider.provider import WebIdentityProvider, install, register, session, unregister
-from webid_provider.refresh import RefreshPolicy, WebIdentityCredentials
+from webid_provider.refresh import WebIdentityCredentials
 from webid_provider.result import AssumedRoleUser, WebIdentityResult
 
 __version__ = "0.1.0"

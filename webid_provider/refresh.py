@@ -34,13 +34,15 @@ import os
 import random
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable, Optional
 
 from botocore.credentials import DeferredRefreshableCredentials
 
 from webid_provider.cache import CacheEntry, CredentialCache, KeyMaterial
 from webid_provider.errors import ConfigurationError, StsError, TokenSourceError
+from webid_provider.policy import RefreshPolicy as RefreshPolicy
+from webid_provider.policy import utc_now as utc_now
 from webid_provider.result import WebIdentityResult
 from webid_provider.settings import WebIdentitySettings
 from webid_provider.sts import (
@@ -64,73 +66,6 @@ METHOD = "webid-provider"
 BOTOCORE_ADVISORY_SECONDS = 2.0
 BOTOCORE_MANDATORY_SECONDS = 1.0
 _NON_BLOCKING_SECONDS = BOTOCORE_ADVISORY_SECONDS - BOTOCORE_MANDATORY_SECONDS
-
-
-def utc_now() -> datetime:
-    """The default clock: aware UTC."""
-    return datetime.now(timezone.utc)
-
-
-@dataclass(frozen=True)
-class RefreshPolicy:
-    """The refresh schedule; every number scales with the credential lifetime where it can.
-
-    :param advisory_fraction: refresh this share of the lifetime before expiry...
-    :param max_advisory_seconds: ...but never earlier than this before expiry
-    :param jitter_fraction: each process refreshes up to this share of the window earlier
-    :param stop_fraction: stop using credentials this share of the lifetime before expiry,
-        clamped to ``min_stop_seconds``-``max_stop_seconds``
-    :param backoff_base_seconds: first wait after a failed refresh; doubles per failure
-    :param backoff_cap_seconds: longest wait between attempts
-    :param negative_cache_seconds: how long a permanent error is replayed without calling STS
-    """
-
-    advisory_fraction: float = 0.25
-    max_advisory_seconds: float = 900.0
-    jitter_fraction: float = 0.5
-    stop_fraction: float = 0.05
-    min_stop_seconds: float = 1.0
-    max_stop_seconds: float = 60.0
-    backoff_base_seconds: float = 1.0
-    backoff_cap_seconds: float = 300.0
-    negative_cache_seconds: float = 5.0
-
-    def advisory_seconds(self, result: WebIdentityResult) -> float:
-        lifetime = max(result.lifetime_seconds, 0.0)
-        return min(lifetime * self.advisory_fraction, self.max_advisory_seconds)
-
-    def stop_seconds(self, result: WebIdentityResult) -> float:
-        lifetime = max(result.lifetime_seconds, 0.0)
-        return min(max(lifetime * self.stop_fraction, self.min_stop_seconds), self.max_stop_seconds)
-
-    def usable(self, result: WebIdentityResult, now: datetime) -> bool:
-        """Whether requests may still be signed with ``result``."""
-        return result.seconds_left(now) > self.stop_seconds(result)
-
-    def fresh(self, result: WebIdentityResult, now: datetime) -> bool:
-        """Whether ``result`` is outside every process's refresh window (safe to adopt)."""
-        return result.seconds_left(now) > self.advisory_seconds(result)
-
-    def refresh_at(self, result: WebIdentityResult, now: datetime, rng: random.Random) -> datetime:
-        """This process's jittered refresh instant, never in the past for fresh credentials."""
-        window = self.advisory_seconds(result) * (1.0 + rng.uniform(0.0, self.jitter_fraction))
-        when = result.expiration - timedelta(seconds=window)
-        if when <= now:
-            latest = result.expiration - timedelta(seconds=self.advisory_seconds(result))
-            span = max((latest - now).total_seconds(), 0.0)
-            when = now + timedelta(seconds=rng.uniform(0.0, span))
-        return when
-
-    def next_attempt_at(
-        self, result: WebIdentityResult, failures: int, now: datetime, rng: random.Random
-    ) -> datetime:
-        """When to try again after ``failures`` failed refreshes, while ``result`` is usable."""
-        delay = min(self.backoff_cap_seconds, self.backoff_base_seconds * 2 ** max(failures - 1, 0))
-        delay *= rng.uniform(0.5, 1.0)
-        # Keep a few attempts in the usable time left: never wait more than a third of it.
-        left = result.seconds_left(now) - self.stop_seconds(result)
-        delay = min(delay, max(left / 3.0, 0.1))
-        return now + timedelta(seconds=delay)
 
 
 @dataclass
@@ -195,7 +130,7 @@ class WebIdentityRefresher:
         endpoint: str,
         cache: CredentialCache,
         clock: Clock = utc_now,
-        policy: RefreshPolicy = RefreshPolicy(),
+        policy: RefreshPolicy = RefreshPolicy(),  # noqa: B008 - immutable
         retry_policy: RetryPolicy = RetryPolicy(),  # noqa: B008 - immutable
         rng: Optional[random.Random] = None,
     ) -> None:

@@ -68,12 +68,16 @@ def run_demo(out: TextIO = sys.stdout) -> int:
                 client = boto3.Session().client("sts")
                 arn = client.get_caller_identity()["Arn"]
                 creds = boto3.Session().get_credentials()
+                if not isinstance(creds, webid_provider.WebIdentityCredentials):
+                    say(f"   unexpected credentials: {type(creds).__name__}")
+                    return 1
                 first_key = creds.get_frozen_credentials().access_key
                 result = creds.web_identity
                 say(f"1. register(): {arn}")
                 say(
-                    f"   subject {result.subject_from_web_identity_token}, audience {result.audience}, "
-                    f"key {_short(first_key)}, valid {result.lifetime_seconds:.0f} s; STS calls: {sts.assume_count}"
+                    f"   subject {result.subject_from_web_identity_token}, "
+                    f"audience {result.audience}, key {_short(first_key)}, "
+                    f"valid {result.lifetime_seconds:.0f} s; STS calls: {sts.assume_count}"
                 )
 
                 child = subprocess.run(
@@ -87,8 +91,8 @@ def run_demo(out: TextIO = sys.stdout) -> int:
                 other = json.loads(child.stdout.strip().splitlines()[-1])
                 same = "the same" if other["key"] == first_key else "different"
                 say(
-                    f"2. a second process got {same} credentials ({_short(other['key'])}) "
-                    f"from the cache in {env['WEBID_PROVIDER_CACHE_DIR']}; STS calls: {sts.assume_count}"
+                    f"2. a second process got {same} credentials ({_short(other['key'])}) from "
+                    f"the cache in {env['WEBID_PROVIDER_CACHE_DIR']}; STS calls: {sts.assume_count}"
                 )
 
                 kubelet.rotate(issuer.mint(sub="system:serviceaccount:demo:app", jti="rotated"))
@@ -111,8 +115,9 @@ def run_demo(out: TextIO = sys.stdout) -> int:
                     f"the STS call used the {'rotated' if rotated else 'old'} token"
                 )
                 say(
-                    f"done: {sts.assume_count} STS calls for 2 processes and {requests + 2} requests; "
-                    f"requests signed with expired credentials: {sts.expired_credential_uses}"
+                    f"done: {sts.assume_count} STS calls for 2 processes and {requests + 2} "
+                    "requests; requests signed with expired credentials: "
+                    f"{sts.expired_credential_uses}"
                 )
                 return 0 if rotated and sts.expired_credential_uses == 0 else 1
             finally:

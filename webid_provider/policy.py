@@ -1,0 +1,83 @@
+"""The refresh schedule: windows, jitter and backoff, scaled to each credential's lifetime.
+
+botocore's windows are fixed (refresh 15 minutes before expiry, block at 10), so 900 s
+sessions call STS on every request (boto/botocore#2189). Here every number derives from the
+lifetime of the credentials actually received, and each process draws its refresh time with
+jitter so that hosts do not refresh in lockstep. Pure logic: the clock and the random source
+are passed in, so tests need no sleeping.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from webid_provider.result import WebIdentityResult
+
+
+def utc_now() -> datetime:
+    """The default clock: aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class RefreshPolicy:
+    """The refresh schedule; every number scales with the credential lifetime where it can.
+
+    :param advisory_fraction: refresh this share of the lifetime before expiry...
+    :param max_advisory_seconds: ...but never earlier than this before expiry
+    :param jitter_fraction: each process refreshes up to this share of the window earlier
+    :param stop_fraction: stop using credentials this share of the lifetime before expiry,
+        clamped to ``min_stop_seconds``-``max_stop_seconds``
+    :param backoff_base_seconds: first wait after a failed refresh; doubles per failure
+    :param backoff_cap_seconds: longest wait between attempts
+    :param negative_cache_seconds: how long a permanent error is replayed without calling STS
+    """
+
+    advisory_fraction: float = 0.25
+    max_advisory_seconds: float = 900.0
+    jitter_fraction: float = 0.5
+    stop_fraction: float = 0.05
+    min_stop_seconds: float = 1.0
+    max_stop_seconds: float = 60.0
+    backoff_base_seconds: float = 1.0
+    backoff_cap_seconds: float = 300.0
+    negative_cache_seconds: float = 5.0
+
+    def advisory_seconds(self, result: WebIdentityResult) -> float:
+        lifetime = max(result.lifetime_seconds, 0.0)
+        return min(lifetime * self.advisory_fraction, self.max_advisory_seconds)
+
+    def stop_seconds(self, result: WebIdentityResult) -> float:
+        lifetime = max(result.lifetime_seconds, 0.0)
+        return min(max(lifetime * self.stop_fraction, self.min_stop_seconds), self.max_stop_seconds)
+
+    def usable(self, result: WebIdentityResult, now: datetime) -> bool:
+        """Whether requests may still be signed with ``result``."""
+        return result.seconds_left(now) > self.stop_seconds(result)
+
+    def fresh(self, result: WebIdentityResult, now: datetime) -> bool:
+        """Whether ``result`` is outside every process's refresh window (safe to adopt)."""
+        return result.seconds_left(now) > self.advisory_seconds(result)
+
+    def refresh_at(self, result: WebIdentityResult, now: datetime, rng: random.Random) -> datetime:
+        """This process's jittered refresh instant, never in the past for fresh credentials."""
+        window = self.advisory_seconds(result) * (1.0 + rng.uniform(0.0, self.jitter_fraction))
+        when = result.expiration - timedelta(seconds=window)
+        if when <= now:
+            latest = result.expiration - timedelta(seconds=self.advisory_seconds(result))
+            span = max((latest - now).total_seconds(), 0.0)
+            when = now + timedelta(seconds=rng.uniform(0.0, span))
+        return when
+
+    def next_attempt_at(
+        self, result: WebIdentityResult, failures: int, now: datetime, rng: random.Random
+    ) -> datetime:
+        """When to try again after ``failures`` failed refreshes, while ``result`` is usable."""
+        delay = min(self.backoff_cap_seconds, self.backoff_base_seconds * 2 ** max(failures - 1, 0))
+        delay *= rng.uniform(0.5, 1.0)
+        # Keep a few attempts in the usable time left: never wait more than a third of it.
+        left = result.seconds_left(now) - self.stop_seconds(result)
+        delay = min(delay, max(left / 3.0, 0.1))
+        return now + timedelta(seconds=delay)

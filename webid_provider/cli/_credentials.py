@@ -1,0 +1,152 @@
+"""``webid-provider credential-process`` and ``webid-provider env``: credentials for other tools.
+
+Both resolve settings exactly as the Python provider does (options, then ``AWS_ROLE_ARN`` /
+``AWS_WEB_IDENTITY_TOKEN_FILE`` / ``AWS_ROLE_SESSION_NAME``, then the profile) and get
+credentials through :class:`~webid_provider.provider.WebIdentityProvider`, so they share the
+host-wide disk cache with every Python process: an aws CLI, Terraform or Go program that runs
+``credential_process = webid-provider credential-process --profile wi`` on every start makes
+one STS call per credential lifetime, not one per start.
+
+``credential-process`` prints the JSON document that ``credential_process`` consumers read
+(botocore's ``ProcessProvider`` and the other SDKs): ``Version`` 1, the three keys,
+``Expiration`` in ISO 8601, and ``AccountId`` when the assumed-role ARN gives it.
+``env`` prints the same credentials as ``export`` lines (values quoted with ``shlex.quote``),
+as a dotenv file, or as JSON.
+
+Security: stdout carries live credentials, by design; nothing else is printed on stdout, and
+errors go to stderr without them. The token is read from a file or a command, never from the
+command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from webid_provider.cli._common import (
+    UsageError,
+    add_web_identity_options,
+    new_session,
+    no_settings_message,
+    provider_options,
+)
+from webid_provider.errors import WebIdProviderError
+from webid_provider.provider import WebIdentityProvider
+from webid_provider.result import WebIdentityResult, format_timestamp
+
+ENV_FORMATS = ("shell", "dotenv", "json")
+_DOTENV_SAFE = re.compile(r"^[A-Za-z0-9_/+=:.,@%-]*$")
+
+
+def add_parsers(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
+    """Register ``credential-process`` and ``env``."""
+    process = subparsers.add_parser(
+        "credential-process",
+        parents=parents,
+        help="print credentials for a credential_process line in ~/.aws/config",
+        description=(
+            "Print web identity credentials as the JSON a credential_process command must "
+            "print. Credentials come from the shared disk cache while they are fresh, so "
+            "repeated invocations make one STS call per credential lifetime."
+        ),
+    )
+    add_web_identity_options(process)
+    process.set_defaults(handler=run_credential_process)
+
+    env = subparsers.add_parser(
+        "env",
+        parents=parents,
+        help="print credentials as environment variables",
+        description=(
+            "Print web identity credentials as AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+            "AWS_SESSION_TOKEN and AWS_CREDENTIAL_EXPIRATION: 'export' lines for "
+            'eval "$(webid-provider env)", a dotenv file, or JSON.'
+        ),
+    )
+    add_web_identity_options(env)
+    env.add_argument(
+        "--format", choices=ENV_FORMATS, default="shell", help="output format (default: shell)"
+    )
+    env.set_defaults(handler=run_env)
+
+
+def load_result(args: argparse.Namespace) -> WebIdentityResult:
+    """Credentials for the arguments, from the cache or STS, through the package's provider.
+
+    :raises UsageError: when nothing configures web identity
+    """
+    options = provider_options(args)
+    session = new_session(args.profile, args.region)
+    credentials = WebIdentityProvider(session, options).load()
+    if credentials is None:
+        raise UsageError(no_settings_message(args.profile))
+    try:
+        result: WebIdentityResult = credentials.web_identity
+    except RuntimeError as exc:
+        # botocore's refresh raises RuntimeError when fresh credentials are already past their
+        # expiry by this host's clock: a skewed clock, or a lifetime too short to use.
+        raise WebIdProviderError(
+            f"{exc} Check this host's clock against STS's (Expiration is in UTC)."
+        ) from exc
+    return result
+
+
+def credential_process_document(result: WebIdentityResult) -> dict[str, Any]:
+    """The ``credential_process`` JSON for ``result``."""
+    document: dict[str, Any] = {
+        "Version": 1,
+        "AccessKeyId": result.access_key_id,
+        "SecretAccessKey": result.secret_access_key,
+        "SessionToken": result.session_token,
+        "Expiration": format_timestamp(result.expiration),
+    }
+    if result.account_id is not None:
+        document["AccountId"] = result.account_id
+    return document
+
+
+def environment_variables(result: WebIdentityResult) -> dict[str, str]:
+    """The environment variables botocore's ``EnvProvider`` (and other SDKs) read."""
+    return {
+        "AWS_ACCESS_KEY_ID": result.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": result.secret_access_key,
+        "AWS_SESSION_TOKEN": result.session_token,
+        "AWS_CREDENTIAL_EXPIRATION": format_timestamp(result.expiration),
+    }
+
+
+def format_environment(variables: dict[str, str], fmt: str) -> str:
+    """``variables`` as ``export`` lines (``shell``), ``KEY=value`` lines (``dotenv``) or JSON."""
+    if fmt == "json":
+        return json.dumps(variables, indent=2) + "\n"
+    if fmt == "dotenv":
+        return "".join(f"{name}={_dotenv_value(value)}\n" for name, value in variables.items())
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in variables.items())
+
+
+def _dotenv_value(value: str) -> str:
+    # Unquoted when safe: docker's --env-file keeps quotes literally, and credentials never
+    # need them. Anything else is double-quoted with backslash escapes.
+    if _DOTENV_SAFE.match(value):
+        return value
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return '"' + escaped.replace("\n", "\\n") + '"'
+
+
+def run_credential_process(args: argparse.Namespace) -> int:
+    document = credential_process_document(load_result(args))
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+def run_env(args: argparse.Namespace) -> int:
+    variables = environment_variables(load_result(args))
+    sys.stdout.write(format_environment(variables, args.format))
+    sys.stdout.flush()
+    return 0

@@ -24,6 +24,14 @@ from webid_provider.refresh import clear_memory_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
+
+def _credentials(session: Any) -> Any:
+    """The session's credentials, which these tests expect to exist."""
+    creds = session.get_credentials()
+    assert creds is not None
+    return creds
+
+
 # A worker: wait for the start file (so every process races), get credentials through
 # register(), print the access key id and the cache key as JSON.
 WORKER = textwrap.dedent(
@@ -35,7 +43,7 @@ WORKER = textwrap.dedent(
         time.sleep(0.005)
     import boto3, webid_provider
     webid_provider.register()
-    creds = boto3.Session().get_credentials()
+    creds = _credentials(boto3.Session())
     frozen = creds.get_frozen_credentials()
     print(json.dumps({"access_key": frozen.access_key, "key": creds.refresher.last_key}))
     """
@@ -65,7 +73,9 @@ def _collect(processes: list[subprocess.Popen[str]]) -> list[dict[str, str]]:
     return results
 
 
-def _run_workers(irsa_env: Any, tmp_path: Path, count: int, env: Optional[dict[str, str]] = None) -> list[dict[str, str]]:
+def _run_workers(
+    irsa_env: Any, tmp_path: Path, count: int, env: Optional[dict[str, str]] = None
+) -> list[dict[str, str]]:
     start = tmp_path / f"start-{time.monotonic_ns()}"
     processes = _spawn({**irsa_env.env, **(env or {})}, start, count)
     time.sleep(0.5)  # let the interpreters load; the race starts with the file
@@ -86,17 +96,23 @@ def test_cold_processes_make_one_sts_call_then_none(irsa_env: Any, tmp_path: Pat
     assert later[0]["access_key"] == results[0]["access_key"]
 
 
-def test_other_identity_and_narrower_policy_get_their_own_entries(irsa_env: Any, tmp_path: Path) -> None:
+def test_other_identity_and_narrower_policy_get_their_own_entries(
+    irsa_env: Any, tmp_path: Path
+) -> None:
     first = _run_workers(irsa_env, tmp_path, 1)[0]
 
     other_token = tmp_path / "other-token"
     other_token.write_text(irsa_env.issuer.mint(sub="system:serviceaccount:other:app"))
-    other = _run_workers(irsa_env, tmp_path, 1, {"AWS_WEB_IDENTITY_TOKEN_FILE": str(other_token)})[0]
+    other = _run_workers(irsa_env, tmp_path, 1, {"AWS_WEB_IDENTITY_TOKEN_FILE": str(other_token)})[
+        0
+    ]
     assert irsa_env.emulator.assume_count == 2
     assert other["key"] != first["key"]
     assert other["access_key"] != first["access_key"]
 
-    webid_provider.session(policy_arns=["arn:aws:iam::aws:policy/ReadOnlyAccess"]).get_credentials().get_frozen_credentials()
+    webid_provider.session(
+        policy_arns=["arn:aws:iam::aws:policy/ReadOnlyAccess"]
+    ).get_credentials().get_frozen_credentials()
     assert irsa_env.emulator.assume_count == 3
     assert len(list(irsa_env.cache_dir.glob("*.json"))) == 3
 
@@ -129,7 +145,9 @@ def test_cache_dir_under_a_regular_file_degrades_to_memory_with_one_warning(
     assert str(blocker / "cache") in warnings[0].getMessage()
 
 
-def test_sigkilled_lock_holder_does_not_block_the_next_process(irsa_env: Any, tmp_path: Path) -> None:
+def test_sigkilled_lock_holder_does_not_block_the_next_process(
+    irsa_env: Any, tmp_path: Path
+) -> None:
     irsa_env.emulator.latency_seconds = 30  # the holder will hang inside the STS call
     start = tmp_path / "start-holder"
     start.touch()
@@ -177,7 +195,7 @@ class ExThread(threading.Thread):
     def run(self) -> None:
         try:
             self.value = self._work()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in join
+        except BaseException as exc:
             self.error = exc
 
     def join(self, timeout: Optional[float] = None) -> None:
@@ -194,7 +212,7 @@ def test_64_threads_on_a_cold_cache_make_one_call(irsa_env: Any) -> None:
     def work() -> str:
         session = boto3.Session()
         barrier.wait(timeout=30)
-        return str(session.get_credentials().get_frozen_credentials().access_key)
+        return str(_credentials(session).get_frozen_credentials().access_key)
 
     threads = [ExThread(work) for _ in range(64)]
     for thread in threads:

@@ -20,4 +20,5 @@ def test_demo_shows_cache_sharing_rotation_and_refresh() -> None:
     assert re.search(r"STS calls: 1\n", text)  # the second process made no call
     assert "the STS call used the rotated token" in text
     assert "requests signed with expired credentials: 0" in text
-    assert "SecretAccessKey" not in text and "eyJ" not in text  # no secret, no JWT
+    assert "SecretAccessKey" not in text
+    assert "eyJ" not in text

@@ -16,6 +16,14 @@ from webid_provider import ConfigurationError, StsError, TokenSourceError
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
+
+def _credentials(session: Any) -> Any:
+    """The session's credentials, which these tests expect to exist."""
+    creds = session.get_credentials()
+    assert creds is not None
+    return creds
+
+
 ROLE = "arn:aws:iam::123456789012:role/webid-test"
 
 
@@ -34,7 +42,7 @@ def test_irsa_environment_with_register(irsa_env: Any) -> None:
     session = boto3.Session()
     identity = session.client("sts").get_caller_identity()
 
-    creds = session.get_credentials()
+    creds = _credentials(session)
     assert creds.method == "webid-provider"
     calls = irsa_env.emulator.calls
     assert len(calls) == 1
@@ -44,9 +52,11 @@ def test_irsa_environment_with_register(irsa_env: Any) -> None:
     assert identity["Arn"].endswith(f"assumed-role/webid-test/{session_name}")
 
 
-def test_default_session_name_is_stable_across_processes_and_hides_the_subject(irsa_env: Any) -> None:
+def test_default_session_name_is_stable_across_processes_and_hides_the_subject(
+    irsa_env: Any,
+) -> None:
     webid_provider.register(cache_dir=None)
-    boto3.Session().get_credentials().get_frozen_credentials()
+    _credentials(boto3.Session()).get_frozen_credentials()
     webid_provider.session(cache_dir=None).get_credentials().get_frozen_credentials()
     names = {call.role_session_name for call in irsa_env.emulator.calls}
     assert len(names) == 1
@@ -54,9 +64,14 @@ def test_default_session_name_is_stable_across_processes_and_hides_the_subject(i
 
 
 def test_web_identity_exposes_every_output_field(irsa_env: Any) -> None:
-    irsa_env.rotate(sub="system:serviceaccount:prod:api", **{"https://aws.amazon.com/source_identity": "alice"})
+    irsa_env.rotate(
+        sub="system:serviceaccount:prod:api", **{"https://aws.amazon.com/source_identity": "alice"}
+    )
     creds = webid_provider.session(
-        policy={"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+        policy={
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+        }
     ).get_credentials()
 
     result = creds.web_identity
@@ -64,15 +79,22 @@ def test_web_identity_exposes_every_output_field(irsa_env: Any) -> None:
     assert result.audience == "sts.amazonaws.com"
     assert result.provider == irsa_env.issuer.issuer
     assert result.source_identity == "alice"
-    assert result.packed_policy_size is not None and result.packed_policy_size > 0
+    assert result.packed_policy_size is not None
+    assert result.packed_policy_size > 0
     assert result.assumed_role_user is not None
-    assert result.assumed_role_user.arn.startswith("arn:aws:sts::123456789012:assumed-role/webid-test/")
-    assert result.assumed_role_user.assumed_role_id.endswith(":" + irsa_env.emulator.calls[0].role_session_name)
+    assert result.assumed_role_user.arn.startswith(
+        "arn:aws:sts::123456789012:assumed-role/webid-test/"
+    )
+    assert result.assumed_role_user.assumed_role_id.endswith(
+        ":" + irsa_env.emulator.calls[0].role_session_name
+    )
     assert result.expiration == irsa_env.emulator.calls[0].expiration
     assert creds.get_frozen_credentials().account_id == "123456789012"
 
 
-def test_profile_selected_by_aws_profile(irsa_env: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_profile_selected_by_aws_profile(
+    irsa_env: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     for name in ("AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
         monkeypatch.delenv(name)
     config = tmp_path / "profile-config"
@@ -96,11 +118,21 @@ web_identity_policy_arns = arn:aws:iam::aws:policy/ReadOnlyAccess, arn:aws:iam::
     assert call.role_arn == "arn:aws:iam::123456789012:role/from-profile"
     assert call.role_session_name == "profile-session"
     assert call.duration_seconds == 1800
-    assert call.policy is not None and json.loads(call.policy)["Statement"][0]["Action"] == "s3:GetObject"
-    assert call.policy_arns == ("arn:aws:iam::aws:policy/ReadOnlyAccess", "arn:aws:iam::123456789012:policy/extra")
+    assert (
+        call.policy is not None
+    )
+    assert (
+        json.loads(call.policy)["Statement"][0]["Action"] == "s3:GetObject"
+    )
+    assert call.policy_arns == (
+        "arn:aws:iam::aws:policy/ReadOnlyAccess",
+        "arn:aws:iam::123456789012:policy/extra",
+    )
 
 
-def test_explicit_profile_name_wins_over_irsa_environment(irsa_env: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_explicit_profile_name_wins_over_irsa_environment(
+    irsa_env: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     config = tmp_path / "profile-config"
     _write_config(
         config,
@@ -111,15 +143,17 @@ web_identity_token_file = {irsa_env.token_file}
     )
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
     webid_provider.register()
-    boto3.Session(profile_name="other").get_credentials().get_frozen_credentials()
+    _credentials(boto3.Session(profile_name="other")).get_frozen_credentials()
     assert [c.role_arn for c in irsa_env.emulator.calls] == ["arn:aws:iam::123456789012:role/other"]
 
 
-def test_profile_with_token_command(irsa_env: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_profile_with_token_command(
+    irsa_env: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     for name in ("AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
         monkeypatch.delenv(name)
     config = tmp_path / "profile-config"
-    command = f"{sys.executable} -c \"import sys; sys.stdout.write(open(sys.argv[1]).read())\" {irsa_env.token_file}"
+    command = f'{sys.executable} -c "import sys; sys.stdout.write(open(sys.argv[1]).read())" {irsa_env.token_file}'
     _write_config(
         config,
         f"""[profile cmd]
@@ -141,18 +175,24 @@ def test_install_with_a_callable_calls_it_for_every_sts_call(irsa_env: Any) -> N
         return minted[-1].encode()
 
     for _ in range(2):
-        session = webid_provider.install(boto3.Session(), web_identity_token=fetch_token, cache_dir=None)
+        session = webid_provider.install(
+            boto3.Session(), web_identity_token=fetch_token, cache_dir=None
+        )
         session.client("sts").get_caller_identity()
         webid_provider.refresh.clear_memory_state()
 
     hashes = [c.token_sha256 for c in irsa_env.emulator.calls]
     assert len(minted) == 2
-    assert len(hashes) == 2 and hashes[0] != hashes[1]
+    assert len(hashes) == 2
+    assert hashes[0] != hashes[1]
     assert irsa_env.emulator.calls[0].token_subject == "callable-user"
 
 
 def test_session_sends_policy_policy_arns_and_duration(irsa_env: Any) -> None:
-    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}]}
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}],
+    }
     session = webid_provider.session(
         policy=policy,
         policy_arns=["arn:aws:iam::aws:policy/ReadOnlyAccess"],
@@ -169,10 +209,10 @@ def test_session_sends_policy_policy_arns_and_duration(irsa_env: Any) -> None:
 
 def test_token_rotation_is_picked_up_on_the_next_sts_call(irsa_env: Any) -> None:
     webid_provider.register(cache_dir=None)
-    boto3.Session().get_credentials().get_frozen_credentials()
+    _credentials(boto3.Session()).get_frozen_credentials()
     irsa_env.rotate(jti="rotated")
     webid_provider.refresh.clear_memory_state()
-    boto3.Session().get_credentials().get_frozen_credentials()
+    _credentials(boto3.Session()).get_frozen_credentials()
     first, second = irsa_env.emulator.calls
     assert first.token_sha256 != second.token_sha256
     assert first.role_session_name == second.role_session_name  # same identity, same name
@@ -182,7 +222,7 @@ def test_environment_keys_still_win(irsa_env: Any, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
     webid_provider.register()
-    creds = boto3.Session().get_credentials()
+    creds = _credentials(boto3.Session())
     assert creds.method == "env"
     assert irsa_env.emulator.calls == []
 
@@ -192,7 +232,7 @@ def test_without_web_identity_settings_the_chain_goes_on(monkeypatch: pytest.Mon
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
     webid_provider.register()
     session = boto3.Session()
-    assert session.get_credentials().method == "env"
+    assert _credentials(session).method == "env"
     provider = webid_provider.WebIdentityProvider(session._session)
     assert provider.load() is None
 
@@ -218,7 +258,9 @@ def _cache_files(irsa_env: Any) -> list[Path]:
         ({"durationseconds": 900}, "durationseconds"),
     ],
 )
-def test_bad_options_fail_locally_naming_the_field(irsa_env: Any, options: dict[str, Any], field: str) -> None:
+def test_bad_options_fail_locally_naming_the_field(
+    irsa_env: Any, options: dict[str, Any], field: str
+) -> None:
     with pytest.raises(ConfigurationError) as info:
         webid_provider.session(**options).get_credentials().get_frozen_credentials()
     assert info.value.field == field
@@ -252,11 +294,22 @@ def _raise_runtime_error() -> str:
         ({"web_identity_token": _raise_runtime_error}, "RuntimeError"),
         ({"web_identity_token": lambda: None}, "NoneType"),
         ({"web_identity_token": "   "}, "empty"),
-        ({"web_identity_token_command": [sys.executable, "-c", "import sys; sys.stderr.write('no idp'); sys.exit(3)"]}, "no idp"),
+        (
+            {
+                "web_identity_token_command": [
+                    sys.executable,
+                    "-c",
+                    "import sys; sys.stderr.write('no idp'); sys.exit(3)",
+                ]
+            },
+            "no idp",
+        ),
         ({"web_identity_token_command": "/nonexistent/get-token --audience sts"}, "not found"),
     ],
 )
-def test_token_source_failures_are_clear_and_cache_nothing(irsa_env: Any, options: dict[str, Any], expected: str) -> None:
+def test_token_source_failures_are_clear_and_cache_nothing(
+    irsa_env: Any, options: dict[str, Any], expected: str
+) -> None:
     creds = webid_provider.session(**options).get_credentials()
     with pytest.raises(TokenSourceError) as info:
         creds.get_frozen_credentials()

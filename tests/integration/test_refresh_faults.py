@@ -21,14 +21,24 @@ from webid_provider.sts import RetryPolicy
 
 pytestmark = pytest.mark.integration
 
+
+def _credentials(session: Any) -> Any:
+    """The session's credentials, which these tests expect to exist."""
+    creds = session.get_credentials()
+    assert creds is not None
+    return creds
+
+
 # Fast retries keep these tests short; the classification and the attempt counts are what
 # is under test, and they do not depend on the delays.
-FAST_RETRIES = RetryPolicy(max_attempts=4, base_delay_seconds=0.01, max_delay_seconds=0.05, max_total_seconds=5)
+FAST_RETRIES = RetryPolicy(
+    max_attempts=4, base_delay_seconds=0.01, max_delay_seconds=0.05, max_total_seconds=5
+)
 
 
 def _signed_client(irsa_env: Any, **options: Any) -> Any:
     session = webid_provider.session(**options)
-    return session.client("sts", region_name="us-east-1"), session.get_credentials()
+    return session.client("sts", region_name="us-east-1"), _credentials(session)
 
 
 def _request_loop(client: Any, seconds: float, interval: float = 0.1) -> tuple[int, list[str]]:
@@ -40,7 +50,7 @@ def _request_loop(client: Any, seconds: float, interval: float = 0.1) -> tuple[i
         count += 1
         try:
             client.get_caller_identity()
-        except Exception as exc:  # noqa: BLE001 - every failure is the finding
+        except Exception as exc:
             failures.append(f"{type(exc).__name__}: {exc}")
         time.sleep(interval)
     return count, failures
@@ -60,7 +70,7 @@ def test_120s_credentials_used_for_20s_make_at_most_two_calls(irsa_env: Any) -> 
 def test_20s_credentials_used_for_40s_refresh_and_never_sign_expired(irsa_env: Any) -> None:
     irsa_env.emulator.lifetime_seconds = 20
     client, creds = _signed_client(irsa_env)
-    count, failures = _request_loop(client, 40, interval=0.1)
+    _count, failures = _request_loop(client, 40, interval=0.1)
     assert failures == []
     assert irsa_env.emulator.expired_credential_uses == 0
     # One call per lifetime, refreshed 5-7.5 s early: three or four calls in 40 s.
@@ -97,26 +107,60 @@ def test_outage_while_credentials_are_valid_serves_every_request(irsa_env: Any) 
         ("Throttling", "Rate exceeded", 400, 1, 2, True),
         ("InternalFailure", None, 500, 1, 2, True),
         ("ServiceUnavailable", None, 503, 3, 4, True),
-        ("InvalidIdentityToken", "Couldn't retrieve verification key from your identity provider", 400, 1, 2, True),
+        (
+            "InvalidIdentityToken",
+            "Couldn't retrieve verification key from your identity provider",
+            400,
+            1,
+            2,
+            True,
+        ),
         ("IDPCommunicationError", None, 400, 10, 4, False),
-        ("ExpiredTokenException", "Token expired: current date/time X must be before Y", 400, 1, 2, True),
+        (
+            "ExpiredTokenException",
+            "Token expired: current date/time X must be before Y",
+            400,
+            1,
+            2,
+            True,
+        ),
         ("ExpiredTokenException", "Token expired", 400, 2, 2, False),
         ("InvalidIdentityToken", "Incorrect token audience", 400, 1, 1, False),
-        ("AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity", 403, 1, 1, False),
+        (
+            "AccessDenied",
+            "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+            403,
+            1,
+            1,
+            False,
+        ),
         ("IDPRejectedClaim", "Claims rejected", 403, 1, 1, False),
         ("MalformedPolicyDocument", "Syntax errors in policy", 400, 1, 1, False),
         ("PackedPolicyTooLarge", "Packed policy too large", 400, 1, 1, False),
         ("RegionDisabledException", "STS is not activated in this region", 403, 1, 1, False),
-        ("ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration", 400, 1, 1, False),
+        (
+            "ValidationError",
+            "The requested DurationSeconds exceeds the MaxSessionDuration",
+            400,
+            1,
+            1,
+            False,
+        ),
     ],
 )
 def test_error_classes_are_retried_or_not_with_exact_call_counts(
-    irsa_env: Any, code: str, message: Any, status: int, failures: int, expected_calls: int, succeeds: bool
+    irsa_env: Any,
+    code: str,
+    message: Any,
+    status: int,
+    failures: int,
+    expected_calls: int,
+    succeeds: bool,
 ) -> None:
     irsa_env.emulator.fail_next(code, message, status=status, count=failures)
     session = boto3.Session()
     webid_provider.install(session, cache_dir=None)
-    creds = session.get_credentials()
+    creds = _credentials(session)
     creds.refresher.retry_policy = FAST_RETRIES
     if succeeds:
         assert creds.get_frozen_credentials().access_key
@@ -142,7 +186,7 @@ def test_expired_token_is_reread_before_the_retry(irsa_env: Any) -> None:
         reads.append(token)
         if len(reads) == 1:
             irsa_env.rotate(jti="rotated")  # the kubelet rotates while the first call is in flight
-        return token
+        return str(token)
 
     creds.refresher.token_source.read_token = read_and_rotate
     creds.get_frozen_credentials()
@@ -169,7 +213,7 @@ def test_permanent_error_is_not_repeated_by_many_threads(irsa_env: Any) -> None:
 
     def work() -> None:
         try:
-            boto3.Session().get_credentials().get_frozen_credentials()
+            _credentials(boto3.Session()).get_frozen_credentials()
         except StsError as exc:
             errors.append(exc.code)
 

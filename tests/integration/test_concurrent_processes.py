@@ -43,7 +43,7 @@ WORKER = textwrap.dedent(
         time.sleep(0.005)
     import boto3, webid_provider
     webid_provider.register()
-    creds = _credentials(boto3.Session())
+    creds = boto3.Session().get_credentials()
     frozen = creds.get_frozen_credentials()
     print(json.dumps({"access_key": frozen.access_key, "key": creds.refresher.last_key}))
     """

@@ -29,6 +29,7 @@ import botocore.session
 from botocore.credentials import CredentialProvider, create_credential_resolver
 from botocore.exceptions import ProfileNotFound
 
+from webid_provider._botocore import botocore_session_of, first_client_region
 from webid_provider.cache import CredentialCache
 from webid_provider.errors import ConfigurationError
 from webid_provider.refresh import (
@@ -131,7 +132,7 @@ class WebIdentityProvider(CredentialProvider):
         with self._client_lock:
             if self._client is None:
                 self._client = create_sts_client(
-                    self._session, region_name=_first_client_region(self._session)
+                    self._session, region_name=first_client_region(self._session)
                 )
             return self._client
 
@@ -158,15 +159,8 @@ def _is_assume_role_profile(profile: Mapping[str, Any]) -> bool:
     return bool(profile.get("role_arn") and chained and not has_token_key)
 
 
-def _first_client_region(session: botocore.session.Session) -> Optional[str]:
-    # botocore builds its own resolver with the region of the client whose creation first
-    # needed credentials; it keeps that only in this private attribute. Read, never written.
-    region = getattr(session, "_last_client_region_used", None)
-    return region if isinstance(region, str) else None
-
-
 def _build_resolver(session: botocore.session.Session, options: Mapping[str, Any]) -> Any:
-    resolver = create_credential_resolver(session, region_name=_first_client_region(session))
+    resolver = create_credential_resolver(session, region_name=first_client_region(session))
     provider = WebIdentityProvider(session, options)
     resolver.remove(BUILTIN_WEB_IDENTITY)
     names = [p.METHOD for p in resolver.providers]
@@ -266,14 +260,10 @@ def session(
 
 
 def _botocore_session(session: Any) -> botocore.session.Session:
-    if isinstance(session, botocore.session.Session):
-        return session
-    # boto3.Session exposes no public accessor for its botocore session; ``_session`` is the
-    # attribute boto3 itself documents in its source and has kept since 1.0.
-    inner = getattr(session, "_session", None)
-    if isinstance(inner, botocore.session.Session):
-        return inner
-    raise ConfigurationError(
-        f"install() needs a boto3.Session or botocore Session, not {type(session).__name__}",
-        field="session",
-    )
+    inner = botocore_session_of(session)
+    if inner is None:
+        raise ConfigurationError(
+            f"install() needs a boto3.Session or botocore Session, not {type(session).__name__}",
+            field="session",
+        )
+    return inner

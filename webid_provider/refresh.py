@@ -37,8 +37,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Optional
 
-from botocore.credentials import DeferredRefreshableCredentials
-
+from webid_provider._botocore import (
+    BOTOCORE_ADVISORY_SECONDS,
+    BOTOCORE_MANDATORY_SECONDS,
+    WindowedDeferredCredentials,
+)
 from webid_provider.cache import CacheEntry, CredentialCache, KeyMaterial
 from webid_provider.errors import ConfigurationError, StsError, TokenSourceError
 from webid_provider.policy import RefreshPolicy as RefreshPolicy
@@ -59,12 +62,8 @@ logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 METHOD = "webid-provider"
 
-# botocore asks ``refresh_using`` when fewer than ADVISORY seconds are left before the expiry we
-# report, and blocks every thread when fewer than MANDATORY are left. We report "next instant we
-# want to be asked + ADVISORY", which leaves one second of non-blocking refresh before threads
-# wait for the refreshing one.
-BOTOCORE_ADVISORY_SECONDS = 2.0
-BOTOCORE_MANDATORY_SECONDS = 1.0
+# We report "next instant we want to be asked + ADVISORY" as the expiry, which leaves one
+# second of non-blocking refresh before botocore makes threads wait for the refreshing one.
 _NON_BLOCKING_SECONDS = BOTOCORE_ADVISORY_SECONDS - BOTOCORE_MANDATORY_SECONDS
 
 
@@ -363,14 +362,8 @@ class WebIdentityRefresher:
         return ask_at + timedelta(seconds=BOTOCORE_ADVISORY_SECONDS)
 
 
-class WebIdentityCredentials(DeferredRefreshableCredentials):
+class WebIdentityCredentials(WindowedDeferredCredentials):
     """botocore refreshable credentials with the latest STS result at ``.web_identity``."""
-
-    # The one place we set botocore private attributes: DeferredRefreshableCredentials takes no
-    # window arguments, and botocore documents these class attributes as the override point.
-    # Our refresher reports an effective expiry relative to these margins (see module doc).
-    _advisory_refresh_timeout = BOTOCORE_ADVISORY_SECONDS
-    _mandatory_refresh_timeout = BOTOCORE_MANDATORY_SECONDS
 
     def __init__(self, refresher: WebIdentityRefresher) -> None:
         super().__init__(refresh_using=refresher, method=METHOD, time_fetcher=refresher.clock)

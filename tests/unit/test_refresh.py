@@ -12,11 +12,11 @@ import jwt
 import pytest
 from botocore.exceptions import ClientError
 
+from webid_provider._botocore import BOTOCORE_MANDATORY_SECONDS
 from webid_provider.cache import CacheEntry, CredentialCache
 from webid_provider.errors import ConfigurationError, StsError, TokenSourceError
+from webid_provider.policy import RefreshPolicy
 from webid_provider.refresh import (
-    BOTOCORE_MANDATORY_SECONDS,
-    RefreshPolicy,
     WebIdentityCredentials,
     WebIdentityRefresher,
     clear_memory_state,

@@ -1,0 +1,53 @@
+"""The one place that touches botocore and boto3 private attributes, each with the reason.
+
+botocore offers no public way to (1) give ``DeferredRefreshableCredentials`` refresh windows,
+(2) learn the region botocore's own resolver would use, or (3) reach the botocore session
+inside a ``boto3.Session``. Keeping these three reads/overrides here means a botocore release
+that renames them breaks one small module, and its tests say so.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import botocore.session
+from botocore.credentials import DeferredRefreshableCredentials
+
+#: botocore asks ``refresh_using`` when fewer than this many seconds are left before the expiry
+#: we report...
+BOTOCORE_ADVISORY_SECONDS = 2.0
+#: ...and blocks every thread when fewer than this many are left.
+BOTOCORE_MANDATORY_SECONDS = 1.0
+
+
+class WindowedDeferredCredentials(DeferredRefreshableCredentials):
+    """``DeferredRefreshableCredentials`` with small, fixed botocore windows.
+
+    ``DeferredRefreshableCredentials.__init__`` takes no window arguments; botocore reads the
+    windows from these class attributes, which is the override point its own subclasses use.
+    The refresher reports an effective expiry relative to them (see :mod:`webid_provider.refresh`).
+    """
+
+    _advisory_refresh_timeout = BOTOCORE_ADVISORY_SECONDS
+    _mandatory_refresh_timeout = BOTOCORE_MANDATORY_SECONDS
+
+
+def first_client_region(session: botocore.session.Session) -> Optional[str]:
+    """The region of the client whose creation first needed credentials.
+
+    botocore builds its own credential resolver with this region and keeps it only in a private
+    attribute; we read it (never write it) so our STS client goes where botocore's would.
+    """
+    region = getattr(session, "_last_client_region_used", None)
+    return region if isinstance(region, str) else None
+
+
+def botocore_session_of(session: Any) -> Optional[botocore.session.Session]:
+    """The botocore session behind a ``boto3.Session`` (or the session itself).
+
+    boto3 has no public accessor; ``_session`` has held it since boto3 1.0.
+    """
+    if isinstance(session, botocore.session.Session):
+        return session
+    inner = getattr(session, "_session", None)
+    return inner if isinstance(inner, botocore.session.Session) else None

@@ -35,8 +35,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
-import filelock
-
 from webid_provider.errors import CacheError, CacheLockTimeout
 from webid_provider.result import WebIdentityResult, format_timestamp, parse_timestamp
 
@@ -93,6 +91,8 @@ class CacheEntry:
     result: WebIdentityResult
     role_arn: str
     role_session_name: str
+    #: when processes should refresh, drawn once by the writer so a host refreshes together
+    refresh_at: Optional[datetime] = None
 
 
 class CredentialCache:
@@ -207,6 +207,8 @@ class CredentialCache:
             yield False
             return
         assert self.directory is not None
+        import filelock  # deferred: only a refresh that reaches STS needs it
+
         lock = filelock.FileLock(
             str(self.directory / f"{key}.lock"), timeout=self.lock_timeout_seconds, mode=0o600
         )
@@ -307,6 +309,7 @@ def _entry_to_json(entry: CacheEntry) -> dict[str, Any]:
         "RoleArn": entry.role_arn,
         "RoleSessionName": entry.role_session_name,
         "ObtainedAt": format_timestamp(entry.result.obtained_at),
+        "RefreshAt": format_timestamp(entry.refresh_at) if entry.refresh_at else None,
         "Response": entry.result.to_response(),
     }
 
@@ -323,9 +326,11 @@ def _entry_from_json(key: str, data: bytes) -> CacheEntry:
     result = WebIdentityResult.from_response(
         response, obtained_at=parse_timestamp(document.get("ObtainedAt"))
     )
+    refresh_at = document.get("RefreshAt")
     return CacheEntry(
         key=key,
         result=result,
         role_arn=str(document.get("RoleArn", "")),
         role_session_name=str(document.get("RoleSessionName", "")),
+        refresh_at=parse_timestamp(refresh_at) if refresh_at is not None else None,
     )

@@ -27,7 +27,7 @@ class RefreshPolicy:
 
     :param advisory_fraction: refresh this share of the lifetime before expiry...
     :param max_advisory_seconds: ...but never earlier than this before expiry
-    :param jitter_fraction: each process refreshes up to this share of the window earlier
+    :param jitter_fraction: refresh times spread over this share of the window, centred on it
     :param stop_fraction: stop using credentials this share of the lifetime before expiry,
         clamped to ``min_stop_seconds``-``max_stop_seconds``
     :param backoff_base_seconds: first wait after a failed refresh; doubles per failure
@@ -62,11 +62,20 @@ class RefreshPolicy:
         return result.seconds_left(now) > self.advisory_seconds(result)
 
     def refresh_at(self, result: WebIdentityResult, now: datetime, rng: random.Random) -> datetime:
-        """This process's jittered refresh instant, never in the past for fresh credentials."""
-        window = self.advisory_seconds(result) * (1.0 + rng.uniform(0.0, self.jitter_fraction))
+        """A jittered refresh instant for ``result``, never in the past.
+
+        The window is the advisory window scaled by a factor drawn evenly around 1 (±half the
+        jitter fraction), so on average credentials are used as long as without jitter. It is
+        drawn once per credentials and stored with them in the cache, so every process on a
+        host refreshes at the same instant (one of them calls STS under the lock) while hosts
+        spread over the whole jitter range.
+        """
+        advisory = self.advisory_seconds(result)
+        half = self.jitter_fraction / 2.0
+        window = advisory * rng.uniform(1.0 - half, 1.0 + half)
         when = result.expiration - timedelta(seconds=window)
         if when <= now:
-            latest = result.expiration - timedelta(seconds=self.advisory_seconds(result))
+            latest = result.expiration - timedelta(seconds=advisory * (1.0 - half))
             span = max((latest - now).total_seconds(), 0.0)
             when = now + timedelta(seconds=rng.uniform(0.0, span))
         return when

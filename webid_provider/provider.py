@@ -5,7 +5,9 @@ before ``assume-role``. It must precede ``assume-role`` because a profile that c
 ``role_arn`` with only our keys (``web_identity_token_command``) would otherwise make
 botocore's AssumeRoleProvider raise "missing source_profile". Every other source (env keys,
 SSO, ``credential_process``, container, IMDS) stays where botocore put it; when no web identity
-setting exists ``load()`` returns ``None`` and the chain goes on. A profile that is an
+setting exists ``load()`` returns ``None`` and the chain goes on. Exception: a token source
+passed in code (``install(session, web_identity_token=...)``) puts the provider first, ahead of
+environment keys, because the caller asked for web identity explicitly. A profile that is an
 assume-role profile (``source_profile``/``credential_source``) and names no token source is left
 to botocore, as before.
 
@@ -164,7 +166,12 @@ def _build_resolver(session: botocore.session.Session, options: Mapping[str, Any
     provider = WebIdentityProvider(session, options)
     resolver.remove(BUILTIN_WEB_IDENTITY)
     names = [p.METHOD for p in resolver.providers]
-    position = names.index(ASSUME_ROLE) if ASSUME_ROLE in names else 0
+    if any(options.get(name) is not None for name in _TOKEN_OPTIONS):
+        # A token source passed in code is an explicit request for web identity: it must not
+        # lose silently to AWS_ACCESS_KEY_ID left in the environment.
+        position = 0
+    else:
+        position = names.index(ASSUME_ROLE) if ASSUME_ROLE in names else 0
     resolver.providers.insert(position, provider)
     return resolver
 

@@ -207,42 +207,49 @@ class WebIdentityRefresher:
 
         adopted = self._adoptable(material.key(), held, now)
         if adopted is not None:
-            return self._adopt(state, adopted, now, source="cache")
+            return self._adopt(state, adopted, source="cache")
         with self.cache.lock(material.key()) as locked:
             if locked:
                 adopted = self._adoptable(material.key(), held, now)
                 if adopted is not None:
-                    return self._adopt(state, adopted, now, source="cache (after lock)")
+                    return self._adopt(state, adopted, source="cache (after lock)")
             try:
                 result = self._call_sts(material, token, hard=not usable)
             except (StsError, TokenSourceError) as exc:
                 return self._after_failure(state, exc, token)
-            self.cache.write(
-                CacheEntry(
-                    key=material.key(),
-                    result=result,
-                    role_arn=material.role_arn,
-                    role_session_name=material.role_session_name,
-                )
+            entry = CacheEntry(
+                key=material.key(),
+                result=result,
+                role_arn=material.role_arn,
+                role_session_name=material.role_session_name,
+                refresh_at=self.policy.refresh_at(result, self.clock(), self._rng),
             )
-        return self._adopt(state, result, self.clock(), source="STS")
+            self.cache.write(entry)
+        return self._adopt(state, entry, source="STS")
 
     def _adoptable(
         self, key: str, held: Optional[WebIdentityResult], now: datetime
-    ) -> Optional[WebIdentityResult]:
+    ) -> Optional[CacheEntry]:
+        """A cache entry newer than ``held`` whose refresh time has not come yet."""
         entry = self.cache.read(key, now=now)
         if entry is None:
             return None
-        candidate = entry.result
-        if held is not None and candidate.expiration <= held.expiration:
+        if held is not None and entry.result.expiration <= held.expiration:
             return None
-        return candidate if self.policy.fresh(candidate, now) else None
+        if entry.refresh_at is not None:
+            fresh = now < entry.refresh_at and self.policy.usable(entry.result, now)
+        else:
+            fresh = self.policy.fresh(entry.result, now)
+        return entry if fresh else None
 
     def _adopt(
-        self, state: _KeyState, result: WebIdentityResult, now: datetime, *, source: str
+        self, state: _KeyState, entry: CacheEntry, *, source: str
     ) -> tuple[WebIdentityResult, datetime]:
+        result = entry.result
         state.result = result
-        state.refresh_at = self.policy.refresh_at(result, now, self._rng)
+        state.refresh_at = entry.refresh_at or self.policy.refresh_at(
+            result, self.clock(), self._rng
+        )
         state.failures = 0
         state.next_attempt_at = None
         state.negative_until = None

@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Optional, Protocol
 
-import jwt
-
 from webid_provider.errors import TokenSourceError
 from webid_provider.settings import TokenSpec
 
@@ -228,6 +226,10 @@ def check_token(token: str, description: str, *, path: Optional[str] = None) -> 
 
 def peek_claims(token: str) -> Optional[TokenClaims]:
     """Read a JWT's claims without verifying it; ``None`` for an opaque (OAuth 2.0) token."""
+    # Deferred: pyjwt imports ``cryptography`` when present (~30 ms), which ``import
+    # webid_provider`` should not cost a process that never fetches credentials.
+    import jwt
+
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:

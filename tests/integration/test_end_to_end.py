@@ -227,6 +227,16 @@ def test_environment_keys_still_win(irsa_env: Any, monkeypatch: pytest.MonkeyPat
     assert irsa_env.emulator.calls == []
 
 
+def test_a_token_source_passed_in_code_wins_over_environment_keys(
+    irsa_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    session = webid_provider.session(web_identity_token_file=irsa_env.token_file)
+    assert _credentials(session).method == "webid-provider"
+    assert _credentials(session).get_frozen_credentials().access_key != "AKIDEXAMPLE"
+
+
 def test_without_web_identity_settings_the_chain_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")

@@ -93,8 +93,8 @@ def test_stop_is_five_percent_clamped_to_1_to_60_seconds(lifetime: float, stop: 
 def test_refresh_at_is_jittered_within_the_window(lifetime: float) -> None:
     result = result_for(lifetime)
     advisory = POLICY.advisory_seconds(result)
-    earliest = result.expiration - timedelta(seconds=1.5 * advisory)
-    latest = result.expiration - timedelta(seconds=advisory)
+    earliest = result.expiration - timedelta(seconds=1.25 * advisory)
+    latest = result.expiration - timedelta(seconds=0.75 * advisory)
     seen = set()
     for seed in range(200):
         when = POLICY.refresh_at(result, START, random.Random(seed))
@@ -109,7 +109,7 @@ def test_refresh_at_is_jittered_within_the_window(lifetime: float) -> None:
 def test_refresh_at_is_never_in_the_past() -> None:
     result = result_for(3600)
     advisory = POLICY.advisory_seconds(result)
-    latest = result.expiration - timedelta(seconds=advisory)
+    latest = result.expiration - timedelta(seconds=0.75 * advisory)
     inside_jitter = result.expiration - timedelta(seconds=1.2 * advisory)
     for seed in range(100):
         when = POLICY.refresh_at(result, inside_jitter, random.Random(seed))
@@ -319,12 +319,12 @@ def test_steady_state_is_one_sts_call_per_refresh(
     first = refresher()
     assert len(sts.calls) == 1
     # Before the earliest possible refresh time (E - 1.5 * 900 s): served from memory.
-    clock.advance(3600 - 1350 - 1)
+    clock.advance(3600 - 1125 - 1)
     again = refresher()
     assert len(sts.calls) == 1
     assert again["access_key"] == first["access_key"]
     # Past the latest possible refresh time (E - 900 s) but still usable: refreshed.
-    clock.advance(1350 - 900 + 2)
+    clock.advance(1125 - 675 + 2)
     refreshed = refresher()
     assert len(sts.calls) == 2
     assert refreshed["access_key"] == "ASIAKEY0002"
@@ -342,8 +342,8 @@ def test_reported_expiry_asks_again_at_the_refresh_time(
     assert refresher.latest is not None
     expiration = refresher.latest.expiration
     reported = expiry_of(metadata)
-    assert expiration - timedelta(seconds=1350) < reported
-    assert reported <= expiration - timedelta(seconds=900) + timedelta(seconds=2)
+    assert expiration - timedelta(seconds=1125) < reported
+    assert reported <= expiration - timedelta(seconds=675) + timedelta(seconds=2)
 
 
 def test_failed_refresh_serves_usable_credentials_and_backs_off(
@@ -354,7 +354,7 @@ def test_failed_refresh_serves_usable_credentials_and_backs_off(
     refresher()
     held = refresher.latest
     assert held is not None
-    clock.advance(3600 - 900 + 1)
+    clock.advance(3600 - 675 + 1)
     sts.error = sts_error("ThrottlingException", "Rate exceeded")
     metadata = refresher()
     assert len(sts.calls) == 2, "a refresh while usable credentials exist is a single attempt"
@@ -382,7 +382,7 @@ def test_backoff_grows_with_repeated_failures(
 ) -> None:
     refresher = make_refresher(cache, clock, sts)
     refresher()
-    clock.advance(3600 - 900 + 1)
+    clock.advance(3600 - 675 + 1)
     sts.error = sts_error("ServiceUnavailable", "", status=503)
     calls_at: list[float] = []
     elapsed = 0.0
@@ -466,7 +466,7 @@ def test_newer_entry_from_another_process_is_adopted(
     refresher = make_refresher(cache, clock, sts)
     refresher()
     assert refresher.last_key is not None
-    clock.advance(3600 - 900 + 1)
+    clock.advance(3600 - 675 + 1)
     newer = WebIdentityResult(
         access_key_id="ASIAOTHERPROCESS",
         secret_access_key="other-secret",
@@ -500,7 +500,7 @@ def test_new_process_adopts_the_disk_entry_without_sts(
 def test_stale_disk_entry_is_not_adopted(tmp_path: Path, clock: FakeClock, sts: FakeSts) -> None:
     make_refresher(CredentialCache(tmp_path / "cache"), clock, sts)()
     clear_memory_state()
-    clock.advance(3600 - 900 + 1)  # inside the refresh window: not fresh
+    clock.advance(3600 - 675 + 1)  # inside the refresh window: not fresh
     metadata = make_refresher(CredentialCache(tmp_path / "cache"), clock, sts)()
     assert len(sts.calls) == 2
     assert metadata["access_key"] == "ASIAKEY0002"
@@ -520,7 +520,7 @@ def test_unreadable_token_serves_usable_credentials(
     source = SwitchableTokenSource(TOKEN)
     refresher = make_refresher(cache, clock, sts, token_source=source)
     refresher()
-    clock.advance(3600 - 900 + 1)
+    clock.advance(3600 - 675 + 1)
     source.error = TokenSourceError("token file /var/run/token does not exist", path="/x")
     metadata = refresher()
     assert metadata["access_key"] == "ASIAKEY0001"
@@ -575,7 +575,7 @@ def test_memory_only_cache_still_refreshes(clock: FakeClock, sts: FakeSts) -> No
     refresher()
     refresher()
     assert len(sts.calls) == 1
-    clock.advance(3600 - 900 + 1)
+    clock.advance(3600 - 675 + 1)
     assert refresher()["access_key"] == "ASIAKEY0002"
 
 
@@ -627,7 +627,7 @@ def test_botocore_credentials_refresh_through_the_refresher(
         clock.advance(60)
         credentials.get_frozen_credentials()
     assert len(sts.calls) == 1  # 20 minutes in: no refresh yet (earliest at 37.5 min)
-    clock.advance(3600 - 900 + 1 - 20 * 60)
+    clock.advance(3600 - 675 + 1 - 20 * 60)
     assert credentials.get_frozen_credentials().access_key == "ASIAKEY0002"
     assert len(sts.calls) == 2
     sts.error = sts_error("ThrottlingException", "Rate exceeded")
@@ -636,3 +636,23 @@ def test_botocore_credentials_refresh_through_the_refresher(
     clock.advance(11)
     with pytest.raises(StsError):
         credentials.get_frozen_credentials()
+
+
+def test_processes_of_a_host_share_the_refresh_time_drawn_by_the_writer(
+    cache: CredentialCache, clock: FakeClock, sts: FakeSts
+) -> None:
+    writer = make_refresher(cache, clock, sts, seed=1)
+    writer()
+    (entry_path,) = cache.entries()
+    stored = entry_path[1]
+    assert stored is not None
+    assert stored.refresh_at is not None
+    for seed in (2, 3, 4):
+        clear_memory_state()  # another process on the host
+        reader = make_refresher(cache, clock, sts, seed=seed)
+        reader()
+        assert reader.latest is not None
+        assert reader.latest.access_key_id == stored.result.access_key_id
+        state_refresh = expiry_of(reader()) - timedelta(seconds=2)
+        assert abs((state_refresh - stored.refresh_at).total_seconds()) < 1e-3
+    assert len(sts.calls) == 1

@@ -118,12 +118,8 @@ web_identity_policy_arns = arn:aws:iam::aws:policy/ReadOnlyAccess, arn:aws:iam::
     assert call.role_arn == "arn:aws:iam::123456789012:role/from-profile"
     assert call.role_session_name == "profile-session"
     assert call.duration_seconds == 1800
-    assert (
-        call.policy is not None
-    )
-    assert (
-        json.loads(call.policy)["Statement"][0]["Action"] == "s3:GetObject"
-    )
+    assert call.policy is not None
+    assert json.loads(call.policy)["Statement"][0]["Action"] == "s3:GetObject"
     assert call.policy_arns == (
         "arn:aws:iam::aws:policy/ReadOnlyAccess",
         "arn:aws:iam::123456789012:policy/extra",

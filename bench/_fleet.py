@@ -7,12 +7,11 @@ rules (rows 1 and 6 measure them on one host):
   than 15 minutes (the advisory window) before expiry; when the lifetime is <= 15 minutes
   (its fetcher's 900 s cache window) every request is an STS call (boto/botocore#2189).
   No jitter.
-* ours: one STS call per host per refresh (the file lock; row 1). Each process draws a
-  jittered refresh instant with :meth:`webid_provider.RefreshPolicy.refresh_at`; the first of
-  the P processes to come due refreshes for the host and the others adopt its cache entry,
-  so the host refreshes at ``expiry - advisory * (1 + jitter * max(U_1..U_P))``. The max of P
-  uniforms is drawn as ``U ** (1 / P)`` (its exact distribution). Without jitter
-  (``jitter_fraction=0``) every host refreshes ``advisory`` before expiry.
+* ours: one STS call per host per refresh (the file lock; row 1). The process that calls STS
+  draws the refresh instant once with :meth:`webid_provider.RefreshPolicy.refresh_at` and
+  stores it in the cache entry; every process of the host adopts it, so the host refreshes at
+  that instant (``expiry - advisory * U(0.75, 1.25)`` with the default jitter). Without
+  jitter (``jitter_fraction=0``) every host refreshes ``advisory`` before expiry.
 * a refresh happens at the first request after it is due: requests arrive every
   ``1 / request_rate`` seconds per process, so that adds ``U(0, 1 / request_rate)`` seconds.
 * every host starts at t = 0 (the worst case: a fleet-wide deploy or a region failover).
@@ -50,18 +49,6 @@ class FleetResult:
     refresh_peak: float
 
 
-def _advisory_seconds(policy: RefreshPolicy, session_seconds: int) -> float:
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    result = WebIdentityResult(
-        access_key_id="ASIAMODEL",
-        secret_access_key="-",
-        session_token="-",
-        expiration=now + timedelta(seconds=session_seconds),
-        obtained_at=now,
-    )
-    return policy.advisory_seconds(result)
-
-
 def _peaks(times: list[float], start: float) -> tuple[float, float]:
     bins = Counter(int(t) for t in times)
     cold = bins.get(0, 0)
@@ -80,16 +67,23 @@ def simulate_ours(
     seed: int = 7,
 ) -> FleetResult:
     policy = RefreshPolicy() if jitter else RefreshPolicy(jitter_fraction=0.0)
-    advisory = _advisory_seconds(policy, session_seconds)
     rng = random.Random(seed)
     end = session_seconds + horizon_hours * 3600
+    epoch = datetime(2026, 1, 1, tzinfo=timezone.utc)
     times: list[float] = []
     for _ in range(hosts):
         obtained = 0.0  # every host's cold start: one call (row 1)
         times.append(obtained)
         while True:
-            spread = policy.jitter_fraction * rng.random() ** (1.0 / processes)
-            due = obtained + session_seconds - advisory * (1.0 + spread)
+            got = epoch + timedelta(seconds=obtained)
+            result = WebIdentityResult(
+                access_key_id="ASIAMODEL",
+                secret_access_key="-",
+                session_token="-",
+                expiration=got + timedelta(seconds=session_seconds),
+                obtained_at=got,
+            )
+            due = (policy.refresh_at(result, got, rng) - epoch).total_seconds()
             obtained = max(due, obtained) + rng.uniform(0.0, 1.0 / request_rate)
             if obtained >= end:
                 break

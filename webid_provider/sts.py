@@ -24,6 +24,8 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -135,6 +137,48 @@ class RetryPolicy:
 SINGLE_ATTEMPT = RetryPolicy(max_attempts=1)
 
 
+class _RedactSecrets(logging.Filter):
+    """Remove the token and the new credentials from botocore's DEBUG dumps of our call.
+
+    At DEBUG, ``botocore.endpoint`` logs each request's parameters (ours carry the web identity
+    token) and ``botocore.parsers`` logs each response body (ours carries the secret key and
+    session token). The filter rewrites just those values; it runs only when botocore's DEBUG
+    logging is on.
+    """
+
+    _PATTERNS = (
+        re.compile(r"(WebIdentityToken['\"]?\s*[:=]\s*['\"]?)[^&'\"\s,}]+"),
+        re.compile(r"(<SecretAccessKey>)[^<]*"),
+        re.compile(r"(<SessionToken>)[^<]*"),
+    )
+    _MARKERS = ("WebIdentityToken", "<SecretAccessKey>", "<SessionToken>")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True  # a malformed record is not ours to break
+        if any(marker in message for marker in self._MARKERS):
+            for pattern in self._PATTERNS:
+                message = pattern.sub(r"\1<redacted>", message)
+            record.msg = message
+            record.args = ()
+        return True
+
+
+_redaction_lock = threading.Lock()
+_redaction_installed = False
+
+
+def _install_secret_redaction() -> None:
+    global _redaction_installed
+    with _redaction_lock:
+        if not _redaction_installed:
+            for name in ("botocore.endpoint", "botocore.parsers"):
+                logging.getLogger(name).addFilter(_RedactSecrets())
+            _redaction_installed = True
+
+
 def create_sts_client(
     session: Any,
     *,
@@ -146,6 +190,7 @@ def create_sts_client(
 
     :param session: a ``botocore.session.Session``
     """
+    _install_secret_redaction()
     config = Config(
         signature_version=UNSIGNED,
         retries={"total_max_attempts": 1, "mode": "standard"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -344,3 +345,23 @@ def test_sts_rejection_names_the_code_and_never_the_token(irsa_env: Any) -> None
     assert info.value.retryable is False
     assert token not in str(info.value)
     assert [c.error_code for c in irsa_env.emulator.calls] == ["InvalidIdentityToken"]
+
+
+def test_no_token_or_secret_in_any_log_record_even_at_debug(
+    irsa_env: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = irsa_env.token_file.read_text().strip()
+    session = webid_provider.session(cache_dir=None)
+    session.client("sts").get_caller_identity()
+    frozen = _credentials(session).get_frozen_credentials()
+    text = caplog.text
+    assert "Making request for OperationModel(name=AssumeRoleWithWebIdentity)" in text
+    for secret in (token, token.split(".")[1], frozen.secret_key):
+        assert secret not in text
+    # botocore itself logs the X-Amz-Security-Token header of every signed request at DEBUG;
+    # that is botocore's behaviour for any credentials, so the session token is checked only
+    # in the AssumeRoleWithWebIdentity records.
+    for record in caplog.records:
+        if "AssumeRoleWithWebIdentity" in record.getMessage():
+            assert str(frozen.token) not in record.getMessage()

@@ -153,11 +153,12 @@ class WebIdentityRefresher:
             material = self.key_material(token)
         except (TokenSourceError, ConfigurationError) as exc:
             return self._serve_despite(exc)
-        state = _registry.get(material.key())
+        key = material.key()
+        state = _registry.get(key)
         self._state = state
-        self.last_key = material.key()
+        self.last_key = key
         with state.lock:
-            result, due = self._resolve(state, material, token)
+            result, due = self._resolve(state, material, key, token)
         self.latest = result
         return result.to_botocore_metadata(expiry_time=self._effective_expiry(result, due))
 
@@ -186,7 +187,7 @@ class WebIdentityRefresher:
         )
 
     def _resolve(
-        self, state: _KeyState, material: KeyMaterial, token: str
+        self, state: _KeyState, material: KeyMaterial, key: str, token: str
     ) -> tuple[WebIdentityResult, datetime]:
         now = self.clock()
         held = state.result
@@ -205,12 +206,12 @@ class WebIdentityRefresher:
         if not usable:
             self._replay_negative(state, token, now)
 
-        adopted = self._adoptable(material.key(), held, now)
+        adopted = self._adoptable(key, held, now)
         if adopted is not None:
             return self._adopt(state, adopted, source="cache")
-        with self.cache.lock(material.key()) as locked:
+        with self.cache.lock(key) as locked:
             if locked:
-                adopted = self._adoptable(material.key(), held, now)
+                adopted = self._adoptable(key, held, now)
                 if adopted is not None:
                     return self._adopt(state, adopted, source="cache (after lock)")
             try:
@@ -218,7 +219,7 @@ class WebIdentityRefresher:
             except (StsError, TokenSourceError) as exc:
                 return self._after_failure(state, exc, token)
             entry = CacheEntry(
-                key=material.key(),
+                key=key,
                 result=result,
                 role_arn=material.role_arn,
                 role_session_name=material.role_session_name,

@@ -42,7 +42,12 @@ from webid_provider.refresh import (
     WebIdentityRefresher,
     utc_now,
 )
-from webid_provider.settings import WebIdentitySettings, resolve_settings
+from webid_provider.settings import (
+    PROFILE_TOKEN_OPTIONS,
+    TOKEN_OPTIONS,
+    WebIdentitySettings,
+    resolve_settings,
+)
 from webid_provider.sts import RetryPolicy, create_sts_client, endpoint_identity
 from webid_provider.tokens import token_source_from_spec
 
@@ -93,7 +98,7 @@ class WebIdentityProvider(CredentialProvider):
         environ = os.environ if self._environ is None else self._environ
         profile_name, profile = _active_profile(self._session)
         explicit_profile = self._session.instance_variables().get("profile") is not None
-        if not any(self._options.get(name) for name in _TOKEN_OPTIONS) and _is_assume_role_profile(
+        if not any(self._options.get(name) for name in TOKEN_OPTIONS) and _is_assume_role_profile(
             profile
         ):
             return None
@@ -139,9 +144,6 @@ class WebIdentityProvider(CredentialProvider):
             return self._client
 
 
-_TOKEN_OPTIONS = ("web_identity_token_file", "web_identity_token", "web_identity_token_command")
-
-
 def _active_profile(session: botocore.session.Session) -> tuple[Optional[str], Mapping[str, Any]]:
     name = session.get_config_variable("profile")
     try:
@@ -154,9 +156,7 @@ def _active_profile(session: botocore.session.Session) -> tuple[Optional[str], M
 
 
 def _is_assume_role_profile(profile: Mapping[str, Any]) -> bool:
-    has_token_key = any(
-        profile.get(k) for k in ("web_identity_token_file", "web_identity_token_command")
-    )
+    has_token_key = any(profile.get(k) for k in PROFILE_TOKEN_OPTIONS)
     chained = profile.get("source_profile") or profile.get("credential_source")
     return bool(profile.get("role_arn") and chained and not has_token_key)
 
@@ -166,7 +166,7 @@ def _build_resolver(session: botocore.session.Session, options: Mapping[str, Any
     provider = WebIdentityProvider(session, options)
     resolver.remove(BUILTIN_WEB_IDENTITY)
     names = [p.METHOD for p in resolver.providers]
-    if any(options.get(name) is not None for name in _TOKEN_OPTIONS):
+    if any(options.get(name) is not None for name in TOKEN_OPTIONS):
         # A token source passed in code is an explicit request for web identity: it must not
         # lose silently to AWS_ACCESS_KEY_ID left in the environment.
         position = 0
@@ -183,7 +183,7 @@ def _check_options(options: Mapping[str, Any]) -> None:
     stand in for them; only what the caller passed is judged.
     """
     given = {name: value for name, value in options.items() if value is not None}
-    if not any(name in given for name in _TOKEN_OPTIONS):
+    if not any(name in given for name in TOKEN_OPTIONS):
         given["web_identity_token"] = _PLACEHOLDER_TOKEN
     given.setdefault("role_arn", _PLACEHOLDER_ROLE)
     resolve_settings(given, environ={}, profile={})

@@ -295,29 +295,40 @@ class WebIdentityRefresher:
     def _after_failure(
         self, state: _KeyState, exc: Exception, token: str
     ) -> tuple[WebIdentityResult, datetime]:
-        now = self.clock()
-        state.failures += 1
-        state.last_error = exc
-        state.last_error_at = now
-        held = state.result
-        if held is not None and self.policy.usable(held, now):
-            state.next_attempt_at = self.policy.next_attempt_at(
-                held, state.failures, now, self._rng
-            )
-            logger.warning(
-                "refreshing credentials for %s failed (%s); still serving credentials valid "
-                "until %s; next attempt at %s",
-                self.settings.role_arn,
-                exc,
-                held.expiration.isoformat(),
-                state.next_attempt_at.isoformat(),
-            )
-            return held, state.next_attempt_at
+        served = self._back_off(state, exc, "refreshing credentials failed")
+        if served is not None:
+            return served
         if isinstance(exc, StsError) and not exc.retryable:
             seconds = self.policy.negative_cache_seconds * self._rng.uniform(0.5, 1.0)
-            state.negative_until = now + timedelta(seconds=seconds)
+            assert state.last_error_at is not None
+            state.negative_until = state.last_error_at + timedelta(seconds=seconds)
             state.negative_token_hash = _hash(token)
         raise exc
+
+    def _back_off(
+        self, state: _KeyState, exc: Exception, what: str
+    ) -> Optional[tuple[WebIdentityResult, datetime]]:
+        """Record a failure; while the held credentials are usable, keep them and back off.
+
+        :returns: the credentials to serve and the next attempt, or ``None`` when nothing
+            usable is held (the caller raises)
+        """
+        now = self.clock()
+        state.failures += 1
+        state.last_error, state.last_error_at = exc, now
+        held = state.result
+        if held is None or not self.policy.usable(held, now):
+            return None
+        state.next_attempt_at = self.policy.next_attempt_at(held, state.failures, now, self._rng)
+        logger.warning(
+            "%s for %s (%s); still serving credentials valid until %s; next attempt at %s",
+            what,
+            self.settings.role_arn,
+            exc,
+            held.expiration.isoformat(),
+            state.next_attempt_at.isoformat(),
+        )
+        return held, state.next_attempt_at
 
     def _replay_negative(self, state: _KeyState, token: str, now: datetime) -> None:
         if (
@@ -340,23 +351,15 @@ class WebIdentityRefresher:
     def _serve_despite(self, exc: Exception) -> dict[str, Any]:
         """The token could not be read: keep serving usable credentials, else raise."""
         state = self._state
-        now = self.clock()
-        if state is not None:
-            with state.lock:
-                held = state.result
-                if held is not None and self.policy.usable(held, now):
-                    state.failures += 1
-                    state.last_error, state.last_error_at = exc, now
-                    due = self.policy.next_attempt_at(held, state.failures, now, self._rng)
-                    logger.warning(
-                        "cannot read the web identity token (%s); still serving credentials "
-                        "valid until %s",
-                        exc,
-                        held.expiration.isoformat(),
-                    )
-                    self.latest = held
-                    return held.to_botocore_metadata(expiry_time=self._effective_expiry(held, due))
-        raise exc
+        if state is None:
+            raise exc
+        with state.lock:
+            served = self._back_off(state, exc, "cannot read the web identity token")
+        if served is None:
+            raise exc
+        held, due = served
+        self.latest = held
+        return held.to_botocore_metadata(expiry_time=self._effective_expiry(held, due))
 
     def _effective_expiry(self, result: WebIdentityResult, due: datetime) -> datetime:
         """The expiry to report to botocore so it asks us at ``due`` and never past our stop."""

@@ -66,6 +66,8 @@ ENV_KEYS: dict[str, str] = {
 }
 OPTION_NAMES = frozenset(PROFILE_KEYS)
 TOKEN_OPTIONS = ("web_identity_token_file", "web_identity_token", "web_identity_token_command")
+#: the token options a profile may carry
+PROFILE_TOKEN_OPTIONS = ("web_identity_token_file", "web_identity_token_command")
 
 
 class _Default:
@@ -209,11 +211,7 @@ def _resolve_token_spec(
     if env.get(ENV_TOKEN_FILE):
         origins["token"] = f"env {ENV_TOKEN_FILE}"
         return _token_spec("web_identity_token_file", env[ENV_TOKEN_FILE])
-    in_profile = [
-        name
-        for name in ("web_identity_token_file", "web_identity_token_command")
-        if profile.get(PROFILE_KEYS[name] or "")
-    ]
+    in_profile = [name for name in PROFILE_TOKEN_OPTIONS if profile.get(PROFILE_KEYS[name] or "")]
     if len(in_profile) > 1:
         raise ConfigurationError(
             f"{profile_origin} sets both web_identity_token_file and web_identity_token_command;"

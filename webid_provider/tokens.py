@@ -12,8 +12,10 @@ IdP SDK refreshes its own. Sources:
   cache its result, so the function may return a fresh token each time;
 * command: an argv run without a shell, with a timeout; stdout is the token.
 
-Claims are read with pyjwt *without verifying the signature*: STS verifies the token. We only
-use claims for cache keys, default session names and messages such as "token expired at ...".
+Claims are read *without verifying the signature* (STS verifies the token) by
+:mod:`webid_provider._jwt`, which this module re-exports (``TokenClaims``, ``peek_claims``,
+``token_identity``, ``default_session_name``); we only use claims for cache keys, default
+session names and messages such as "token expired at ...".
 
 Security: no token, stdout or token fragment ever reaches a log line or an exception; a
 command's stderr excerpt is included in errors because that is how users debug it, and it is
@@ -22,13 +24,15 @@ the command's own diagnostics, not its output.
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import time
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Optional, Protocol
 
+# Re-exported: callers import these from here (the ``as`` form marks them as re-exports).
+from webid_provider._jwt import TokenClaims as TokenClaims
+from webid_provider._jwt import default_session_name as default_session_name
+from webid_provider._jwt import peek_claims as peek_claims
+from webid_provider._jwt import token_identity as token_identity
 from webid_provider.errors import TokenSourceError
 from webid_provider.settings import TokenSpec
 
@@ -55,17 +59,6 @@ class TokenSource(Protocol):
 
     def read_token(self) -> str:
         """Return the current token."""
-
-
-@dataclass(frozen=True)
-class TokenClaims:
-    """The claims of a JWT that matter to us, read without verification."""
-
-    issuer: Optional[str]
-    subject: Optional[str]
-    audience: tuple[str, ...]
-    expires_at: Optional[datetime]
-    issued_at: Optional[datetime]
 
 
 class FileTokenSource:
@@ -224,68 +217,8 @@ def check_token(token: str, description: str, *, path: Optional[str] = None) -> 
     return stripped
 
 
-def peek_claims(token: str) -> Optional[TokenClaims]:
-    """Read a JWT's claims without verifying it; ``None`` for an opaque (OAuth 2.0) token."""
-    # Deferred: pyjwt imports ``cryptography`` when present (~30 ms), which ``import
-    # webid_provider`` should not cost a process that never fetches credentials.
-    import jwt
-
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return None
-    if not isinstance(claims, dict):
-        return None
-    aud = claims.get("aud")
-    audience = tuple(str(a) for a in aud) if isinstance(aud, list) else ((str(aud),) if aud else ())
-    return TokenClaims(
-        issuer=_claim_text(claims.get("iss")),
-        subject=_claim_text(claims.get("sub")),
-        audience=audience,
-        expires_at=_claim_time(claims.get("exp")),
-        issued_at=_claim_time(claims.get("iat")),
-    )
-
-
-def token_identity(token: str, claims: Optional[TokenClaims]) -> str:
-    """A stable fingerprint of *who* the token is, not of the token itself.
-
-    For a JWT: issuer, subject and audience, so a rotated Kubernetes token (new ``iat``, same
-    identity) keeps the same cache entry. For an opaque token: a hash of the token.
-    """
-    if claims is not None and (claims.issuer or claims.subject):
-        material = "\n".join(
-            ["jwt", claims.issuer or "", claims.subject or "", ",".join(sorted(claims.audience))]
-        )
-    else:
-        material = "opaque\n" + token
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()
-
-
-def default_session_name(identity: str) -> str:
-    """A deterministic RoleSessionName for an identity.
-
-    Processes that share an identity agree on it (so they can share cached credentials); it
-    never shows the subject verbatim (CloudTrail warns against PII in session names).
-    """
-    return f"webid-{identity[:16]}"
-
-
 def _decode(data: bytes, description: str, *, path: Optional[str] = None) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise TokenSourceError(f"{description} is not UTF-8 text", path=path) from exc
-
-
-def _claim_text(value: object) -> Optional[str]:
-    return str(value) if value not in (None, "") else None
-
-
-def _claim_time(value: object) -> Optional[datetime]:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        try:
-            return datetime.fromtimestamp(value, tz=timezone.utc)
-        except (OverflowError, OSError, ValueError):
-            return None
-    return None

@@ -19,14 +19,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn, Optional
 
-import botocore
 from botocore.exceptions import (
     BotoCoreError,
     NoRegionError,
@@ -34,8 +32,9 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from webid_provider.cli import _assume, _cache, _credentials, _inspect
+from webid_provider.cli import _assume, _cache, _credentials, _exec, _inspect, _serve
 from webid_provider.cli._common import UsageError
+from webid_provider.cli._version import PROG, version_text
 from webid_provider.errors import (
     ConfigurationError,
     StsError,
@@ -43,7 +42,6 @@ from webid_provider.errors import (
     WebIdProviderError,
 )
 
-PROG = "webid-provider"
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -62,15 +60,6 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _version() -> str:
-    from webid_provider import __version__
-
-    return (
-        f"{PROG} {__version__} (botocore {botocore.__version__}, "
-        f"Python {platform.python_version()})"
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The full command-line parser."""
     common = _Parser(add_help=False)
@@ -80,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="log what the provider does and show tracebacks (never tokens or secrets)",
     )
-    common.add_argument("--version", action="version", version=_version())
+    common.add_argument("--version", action="version", version=version_text())
     parser = _Parser(
         prog=PROG,
         parents=[common],
@@ -95,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     parents = [common]
     _assume.add_parser(subparsers, parents)
     _credentials.add_parsers(subparsers, parents)
+    _exec.add_parser(subparsers, parents)
+    _serve.add_parser(subparsers, parents)
     _inspect.add_parser(subparsers, parents)
     _cache.add_parser(subparsers, parents)
     demo = subparsers.add_parser(
@@ -187,6 +178,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     with _logging(debug):
         try:
             args = build_parser().parse_args(arguments)
+            args.raw_arguments = tuple(arguments)  # the fast path's index is keyed on them
             return int(args.handler(args))
         except SystemExit as exc:  # --help and --version
             return exc.code if isinstance(exc.code, int) else EXIT_OK

@@ -7,8 +7,7 @@ name may change without notice.
 from __future__ import annotations
 
 from webid_provider.errors import (
-    CacheError,
-    CacheLockTimeout,
+    ClockSkewError,
     ConfigurationError,
     StsError,
     TokenSourceError,
@@ -23,8 +22,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AssumedRoleUser",
-    "CacheError",
-    "CacheLockTimeout",
+    "ClockSkewError",
     "ConfigurationError",
     "RefreshPolicy",
     "StsError",

@@ -1,17 +1,19 @@
 """The one place that touches botocore and boto3 private attributes, each with the reason.
 
 botocore offers no public way to (1) give ``DeferredRefreshableCredentials`` refresh windows,
-(2) learn the region botocore's own resolver would use, or (3) reach the botocore session
-inside a ``boto3.Session``. Keeping these three reads/overrides here means a botocore release
+(2) learn the region botocore's own resolver would use, (3) reach the botocore session
+inside a ``boto3.Session``, or (4) free a credentials object's refresh lock in a forked child.
+Keeping these reads/overrides here means a botocore release
 that renames them breaks one small module, and its tests say so.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Optional
 
 import botocore.session
-from botocore.credentials import DeferredRefreshableCredentials
+from botocore.credentials import DeferredRefreshableCredentials, RefreshableCredentials
 
 #: botocore asks ``refresh_using`` when fewer than this many seconds are left before the expiry
 #: we report...
@@ -51,3 +53,14 @@ def botocore_session_of(session: Any) -> Optional[botocore.session.Session]:
         return session
     inner = getattr(session, "_session", None)
     return inner if isinstance(inner, botocore.session.Session) else None
+
+
+def reset_refresh_lock(credentials: RefreshableCredentials) -> None:
+    """Give ``credentials`` a new, free refresh lock (in a forked child only).
+
+    ``RefreshableCredentials`` guards refreshes with a private ``threading.Lock``,
+    ``_refresh_lock``. A thread of the parent that was refreshing at fork time holds it in the
+    child too, where that thread does not exist: the child's first blocking refresh would wait
+    forever. botocore offers no reset, so the at-fork hook replaces the lock.
+    """
+    credentials._refresh_lock = threading.Lock()  # type: ignore[attr-defined]  # private, see above

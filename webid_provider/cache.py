@@ -29,13 +29,14 @@ import os
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
-from webid_provider.errors import CacheError, CacheLockTimeout
+from webid_provider.errors import CacheError
 from webid_provider.result import WebIdentityResult, format_timestamp, parse_timestamp
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,10 @@ logger = logging.getLogger(__name__)
 ENTRY_VERSION = 1
 MAX_ENTRY_BYTES = 256 * 1024
 DEFAULT_LOCK_TIMEOUT_SECONDS = 30.0
+# The lock is tried in growing slices so a waiter notices an entry written by the holder (and
+# adopts it) without waiting for the holder to release.
+_FIRST_LOCK_WAIT_SECONDS = 0.05
+_LONGEST_LOCK_WAIT_SECONDS = 0.5
 _warned_directories: set[str] = set()
 _warned_lock = threading.Lock()
 
@@ -196,42 +201,63 @@ class CredentialCache:
         return removed
 
     @contextlib.contextmanager
-    def lock(self, key: str) -> Iterator[bool]:
+    def lock(
+        self, key: str, *, stop_waiting: Optional[Callable[[], bool]] = None
+    ) -> Iterator[bool]:
         """Hold the cross-process lock for ``key``.
 
-        Yields ``True`` when held. Yields ``False`` (after logging why) when the lock could not
-        be taken in time or at all: the caller then refreshes without it, because a stuck or
-        broken lock must never block credentials.
-        """
-        if not self._ensure_directory():
-            yield False
-            return
-        assert self.directory is not None
-        import filelock  # deferred: only a refresh that reaches STS needs it
+        Yields ``True`` when held, ``False`` when not: the lock could not be had within
+        :attr:`lock_timeout_seconds` or at all (logged), or ``stop_waiting()`` said the wait is
+        pointless (another process has written what we need). The caller then reads the entry
+        again and, if it is still missing, refreshes without the lock: a stuck or broken lock
+        must never block credentials for longer than the timeout.
 
-        lock = filelock.FileLock(
-            str(self.directory / f"{key}.lock"), timeout=self.lock_timeout_seconds, mode=0o600
-        )
-        try:
-            lock.acquire()
-        except filelock.Timeout:
-            error = CacheLockTimeout(
-                f"waited {self.lock_timeout_seconds:g} s for the cache lock of {key}",
-                path=str(self.directory),
-            )
-            logger.warning("%s; calling STS without it", error)
-            yield False
-            return
-        except OSError as exc:
-            logger.warning(
-                "cannot take the cache lock of %s (%s); calling STS without it", key, exc
-            )
+        :param stop_waiting: called between short waits; ``True`` ends the wait
+        """
+        lock = self._acquire(key, stop_waiting)
+        if lock is None:
             yield False
             return
         try:
             yield True
         finally:
             lock.release()
+
+    def _acquire(self, key: str, stop_waiting: Optional[Callable[[], bool]]) -> Any:
+        """The acquired ``FileLock``, or ``None`` (reason logged) when it could not be had."""
+        if not self._ensure_directory():
+            return None
+        assert self.directory is not None
+        import filelock  # deferred: only a refresh that reaches STS needs it
+
+        lock = filelock.FileLock(str(self.directory / f"{key}.lock"), mode=0o600)
+        deadline = time.monotonic() + self.lock_timeout_seconds
+        wait = _FIRST_LOCK_WAIT_SECONDS
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                try:
+                    lock.acquire(timeout=max(min(wait, remaining), 0), poll_interval=0.01)
+                    return lock
+                except filelock.Timeout:
+                    if remaining <= wait:
+                        break
+                if stop_waiting is not None and stop_waiting():
+                    logger.debug("stopped waiting for the cache lock of %s: entry written", key)
+                    return None
+                wait = min(wait * 2, _LONGEST_LOCK_WAIT_SECONDS)
+        except OSError as exc:
+            logger.warning(
+                "cannot take the cache lock of %s (%s); calling STS without it", key, exc
+            )
+            return None
+        logger.warning(
+            "waited %g s for the cache lock of %s in %s; going on without it",
+            self.lock_timeout_seconds,
+            key,
+            self.directory,
+        )
+        return None
 
     def _ensure_directory(self) -> bool:
         if self._usable is not None:

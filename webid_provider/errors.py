@@ -8,8 +8,12 @@ code that already catches botocore errors around ``boto3`` calls keeps working::
         ├── ConfigurationError(ValueError)    bad role ARN, bad duration, conflicting sources
         ├── TokenSourceError                  token missing, unreadable, command failed
         ├── StsError                          STS rejected the exchange; .code, .retryable
-        └── CacheError                        cache directory unusable
-            └── CacheLockTimeout(TimeoutError)
+        └── ClockSkewError                    STS's credentials are already unusable by this
+                                              host's clock; .skew_seconds
+
+``CacheError`` is internal: the cache never fails credential loading (an unusable directory
+degrades to memory with a warning, a stuck lock is waited on for a bounded time), so no cache
+exception reaches callers.
 
 Security: messages never contain a token, a secret key or a session token. Callers build
 messages from field names, paths, STS error codes and STS messages (which never echo secrets).
@@ -102,7 +106,8 @@ class StsError(WebIdProviderError):
 
 
 class CacheError(WebIdProviderError):
-    """The credential cache directory cannot be used.
+    """The credential cache directory or an entry cannot be used (internal: never raised to
+    callers, who get a logged warning and a memory-only cache instead).
 
     :param path: the directory or entry at fault
     """
@@ -115,8 +120,21 @@ class CacheError(WebIdProviderError):
         return (_rebuild, (self.__class__, self.message, {"path": self.path}))
 
 
-class CacheLockTimeout(CacheError, TimeoutError):
-    """Waiting for another process's cache lock took longer than allowed."""
+class ClockSkewError(WebIdProviderError):
+    """STS issued credentials that this host's clock already considers unusable.
+
+    botocore would sign nothing with them (it raises a bare ``RuntimeError``); the cause is
+    almost always a local clock that is ahead of STS's.
+
+    :param skew_seconds: how far the local clock seems ahead of STS, when it can be told
+    """
+
+    def __init__(self, message: str, *, skew_seconds: Optional[float] = None) -> None:
+        super().__init__(message)
+        self.skew_seconds = skew_seconds
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self.__class__, self.message, {"skew_seconds": self.skew_seconds}))
 
 
 def _rebuild(cls: type[WebIdProviderError], message: str, attrs: dict[str, Any]) -> Any:

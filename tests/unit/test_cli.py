@@ -762,7 +762,7 @@ def test_credentials_already_expired_by_the_local_clock_exit_1(
         "credential-process", "--role-arn", ROLE, "--web-identity-token-file", str(token_file)
     )
     assert (code, out) == (1, "")
-    _assert_one_line_error(err, "still expired", "clock")
+    _assert_one_line_error(err, "too soon to use", "clock")
 
 
 # -- cache ----------------------------------------------------------------------------------
@@ -788,13 +788,26 @@ def test_cache_list_and_clear_all(run: Run, tmp_path: Path) -> None:
 
 
 def test_cache_states_follow_the_refresh_policy() -> None:
+    from webid_provider.cache import CacheEntry
     from webid_provider.cli._inspect import entry_state, human_seconds
     from webid_provider.refresh import RefreshPolicy
 
     result = _result()  # one hour, obtained at 12:00
     policy = RefreshPolicy()
     at = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
-    assert entry_state(result, at + timedelta(minutes=40), policy) == "fresh"
-    assert entry_state(result, at + timedelta(minutes=50), policy) == "refresh due"
-    assert entry_state(result, at + timedelta(minutes=61), policy) == "expired"
+    entry = CacheEntry(key="k", result=result, role_arn=ROLE, role_session_name="s")
+    assert entry_state(entry, at + timedelta(minutes=40), policy) == "fresh"
+    assert entry_state(entry, at + timedelta(minutes=50), policy) == "refresh due"
+    assert entry_state(entry, at + timedelta(seconds=3600 - 30), policy) == "unusable"
+    assert entry_state(entry, at + timedelta(minutes=61), policy) == "expired"
+    # A stored (jittered) refresh time wins over the un-jittered window.
+    late = CacheEntry(
+        key="k",
+        result=result,
+        role_arn=ROLE,
+        role_session_name="s",
+        refresh_at=at + timedelta(minutes=48),
+    )
+    assert entry_state(late, at + timedelta(minutes=47), policy) == "fresh"
+    assert entry_state(late, at + timedelta(minutes=48), policy) == "refresh due"
     assert [human_seconds(s) for s in (5, 65, 3725, -65)] == ["5s", "1m 5s", "1h 2m", "1m 5s"]

@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError
 
 from webid_provider.errors import (
     CacheError,
-    CacheLockTimeout,
+    ClockSkewError,
     ConfigurationError,
     StsError,
     TokenSourceError,
@@ -19,7 +19,7 @@ from webid_provider.errors import (
 
 
 @pytest.mark.parametrize(
-    "cls", [ConfigurationError, TokenSourceError, StsError, CacheError, CacheLockTimeout]
+    "cls", [ConfigurationError, TokenSourceError, StsError, CacheError, ClockSkewError]
 )
 def test_every_error_is_a_webid_provider_error_and_a_botocore_error(cls: type[Exception]) -> None:
     assert issubclass(cls, WebIdProviderError)
@@ -37,11 +37,13 @@ def test_configuration_error_is_a_value_error() -> None:
         raise ConfigurationError("bad role", field="role_arn")
 
 
-def test_cache_lock_timeout_is_a_timeout_error_and_a_cache_error() -> None:
-    error = CacheLockTimeout("waited", path="/tmp/cache")
-    assert isinstance(error, TimeoutError)
-    assert isinstance(error, CacheError)
-    assert error.path == "/tmp/cache"
+def test_cache_errors_are_not_public() -> None:
+    # The cache never fails credential loading, so no cache exception reaches callers.
+    import webid_provider
+
+    assert "CacheError" not in webid_provider.__all__
+    assert "CacheLockTimeout" not in webid_provider.__all__
+    assert not hasattr(webid_provider, "CacheLockTimeout")
 
 
 def test_other_errors_are_not_value_or_timeout_errors() -> None:
@@ -76,7 +78,8 @@ ERRORS: list[tuple[WebIdProviderError, dict[str, Any]]] = [
         {"code": "Throttling", "retryable": True, "request_id": None, "http_status": None},
     ),
     (CacheError("cache dir unusable", path="/c"), {"path": "/c"}),
-    (CacheLockTimeout("waited 30 s", path="/c/k.lock"), {"path": "/c/k.lock"}),
+    (ClockSkewError("clock ahead by 7200 s", skew_seconds=7200.0), {"skew_seconds": 7200.0}),
+    (ClockSkewError("clock ahead", skew_seconds=None), {"skew_seconds": None}),
 ]
 
 

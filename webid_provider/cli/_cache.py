@@ -92,7 +92,7 @@ def list_entries(directory: Path, policy: RefreshPolicy) -> list[dict[str, Any]]
                 session=entry.role_session_name,
                 expiration=format_timestamp(result.expiration),
                 seconds_left=int(result.seconds_left(now)),
-                state=entry_state(result, now, policy),
+                state=entry_state(entry, now, policy),
             )
         rows.append(row)
     return rows

@@ -307,7 +307,12 @@ class WebIdentityRefresher:
         caller holds ``state.lock``."""
         held = state.result
         step = self._decide(state, now)
-        if held is None or held.seconds_left(now) < min_remaining_seconds:
+        if held is None:
+            return None
+        # A margin longer than half the credentials' lifetime cannot be met by any refresh:
+        # asking for it would refresh on every call.
+        margin = min(min_remaining_seconds, held.lifetime_seconds / 2)
+        if held.seconds_left(now) < margin:
             return None
         if step is Step.SERVE and state.refresh_at is not None:
             return held, state.refresh_at

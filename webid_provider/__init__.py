@@ -11,6 +11,7 @@ from webid_provider.errors import (
     CacheLockTimeout,
     ConfigurationError,
     StsError,
+    StsServiceError,
     TokenSourceError,
     WebIdProviderError,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "ConfigurationError",
     "RefreshPolicy",
     "StsError",
+    "StsServiceError",
     "TokenSourceError",
     "WebIdProviderError",
     "WebIdentityCredentials",

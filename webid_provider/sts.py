@@ -45,7 +45,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from webid_provider.errors import StsError
+from webid_provider.errors import StsError, StsServiceError
 from webid_provider.result import WebIdentityResult
 
 logger = logging.getLogger(__name__)
@@ -233,7 +233,11 @@ def classify(code: str, message: str, http_status: Optional[int]) -> ErrorKind:
 
 
 def to_sts_error(exc: BaseException) -> StsError:
-    """Translate a botocore failure into an :class:`StsError` without leaking the request."""
+    """Translate a botocore failure into an :class:`StsError` without leaking the request.
+
+    A ``ClientError`` (STS answered) becomes an :class:`StsServiceError` carrying its
+    ``response``; anything else a plain :class:`StsError`.
+    """
     if isinstance(exc, StsError):
         return exc
     if isinstance(exc, ClientError):
@@ -247,13 +251,18 @@ def to_sts_error(exc: BaseException) -> StsError:
         text = f"AssumeRoleWithWebIdentity failed: {code}: {message}".rstrip(": ")
         if request_id:
             text += f" (request id {request_id})"
-        return StsError(
+        # STS answered: the caller gets a ClientError, as from botocore's own provider.
+        return StsServiceError(
             text,
             code=code,
             retryable=kind is not ErrorKind.PERMANENT,
             request_id=request_id,
             http_status=status,
+            sts_message=message,
+            response=exc.response,
         )
+    # No answer from STS: a plain StsError (a BotoCoreError, like botocore's own
+    # EndpointConnectionError & co.), never a ClientError.
     if isinstance(
         exc,
         (EndpointConnectionError, ConnectionClosedError, ConnectTimeoutError, ReadTimeoutError),

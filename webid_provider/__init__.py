@@ -10,6 +10,7 @@ from webid_provider.errors import (
     ClockSkewError,
     ConfigurationError,
     StsError,
+    StsServiceError,
     TokenSourceError,
     WebIdProviderError,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "ConfigurationError",
     "RefreshPolicy",
     "StsError",
+    "StsServiceError",
     "TokenSourceError",
     "WebIdProviderError",
     "WebIdentityCredentials",

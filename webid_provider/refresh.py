@@ -64,6 +64,7 @@ from webid_provider.errors import (
     ClockSkewError,
     ConfigurationError,
     StsError,
+    StsServiceError,
     TokenSourceError,
     WebIdProviderError,
 )
@@ -657,12 +658,22 @@ class WebIdentityRefresher:
         )
         if isinstance(error, ClockSkewError):
             raise ClockSkewError(f"{error} {note}", skew_seconds=error.skew_seconds) from error
+        if isinstance(error, StsServiceError):
+            # Still botocore's ClientError, with STS's own response, as on the first failure.
+            raise StsServiceError(
+                f"{error} {note}",
+                code=error.code,
+                retryable=error.retryable,
+                request_id=error.request_id,
+                http_status=error.http_status,
+                sts_message=error.sts_message,
+                response=error.response,
+            ) from error
         raise StsError(
             f"{error} {note}",
             code=error.code,
             retryable=error.retryable,
             request_id=error.request_id,
-            http_status=error.http_status,
         ) from error
 
     def _serve_despite(self, exc: Exception) -> tuple[WebIdentityResult, datetime]:

@@ -30,7 +30,15 @@ from webid_provider.errors import ConfigurationError
 TokenCallable = Callable[[], Union[str, bytes]]
 PathLike = Union[str, "os.PathLike[str]"]
 
-ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$", re.ASCII)
+#: An IAM role ARN as IAM accepts it: a path of printable ASCII (``\u0021-\u007E``) between
+#: slashes, at most 512 characters, then a name of 1-64 ``[\w+=,.@-]``.
+ROLE_ARN_PATTERN = re.compile(
+    r"^arn:aws[a-z-]*:iam::\d{12}:role(?P<path>/(?:[\x21-\x7e]*/)?)(?P<name>[\w+=,.@-]{1,64})$",
+    re.ASCII,
+)
+MAX_ROLE_PATH_CHARS = 512
+#: STS's limit on ``RoleArn``.
+MAX_ROLE_ARN_CHARS = 2048
 POLICY_ARN_PATTERN = re.compile(
     r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[\w+=,.@/-]{1,512}$", re.ASCII
 )
@@ -273,12 +281,18 @@ def parse_command(value: Any) -> tuple[str, ...]:
 
 
 def validate_role_arn(value: Any) -> str:
-    """:raises ConfigurationError: unless ``value`` is an IAM role ARN"""
+    """Accept what IAM accepts for a role, which STS accepts too.
+
+    :raises ConfigurationError: unless ``value`` is an IAM role ARN
+    """
     text = str(value).strip()
-    if not ROLE_ARN_PATTERN.match(text):
+    match = ROLE_ARN_PATTERN.match(text) if len(text) <= MAX_ROLE_ARN_CHARS else None
+    if match is None or len(match.group("path")) > MAX_ROLE_PATH_CHARS:
         raise ConfigurationError(
-            f"role_arn {text!r} is not an IAM role ARN "
-            "(expected arn:<partition>:iam::<12-digit account>:role/<path/name>)",
+            f"role_arn {text[:100]!r}{'...' if len(text) > 100 else ''} is not an IAM role ARN "
+            "(expected arn:<partition>:iam::<12-digit account>:role/<path/>name, the path "
+            "printable ASCII without spaces, at most 512 characters, the name 1-64 of "
+            "letters, digits and _+=,.@-)",
             field="role_arn",
         )
     return text

@@ -77,14 +77,21 @@ class TokenSourceError(WebIdProviderError):
     """The web identity token could not be obtained from its source.
 
     :param path: the token file, when the source is a file
+    :param retryable: whether a later attempt may succeed (a token command that ran and failed
+        or timed out); ``False`` for what needs fixing first (a missing or non-executable
+        command, a missing or malformed token file)
     """
 
-    def __init__(self, message: str, *, path: Optional[str] = None) -> None:
+    def __init__(
+        self, message: str, *, path: Optional[str] = None, retryable: bool = False
+    ) -> None:
         super().__init__(message)
         self.path = path
+        self.retryable = retryable
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (self.__class__, self.message, {"path": self.path}))
+        attrs = {"path": self.path, "retryable": self.retryable}
+        return (_rebuild, (self.__class__, self.message, attrs))
 
 
 class StsError(WebIdProviderError):

@@ -16,7 +16,9 @@ Classification (DESIGN.md, "STS errors"):
 * permanent, raised at once: everything else, with code, message and request id.
 
 Security: the request carries the token; no request dict, response body or botocore exception
-text containing it is logged or put in an exception.
+text containing it is logged or put in an exception. botocore's own DEBUG records of the call
+(and of every request later signed with the result) are redacted by
+:mod:`webid_provider._redaction`.
 """
 
 from __future__ import annotations
@@ -24,8 +26,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import re
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,6 +47,7 @@ from botocore.exceptions import (
 )
 
 from webid_provider._botocore import configured_endpoint_url
+from webid_provider._redaction import install_secret_redaction, remember_secrets
 from webid_provider.errors import ClockSkewError, StsError, StsServiceError
 from webid_provider.result import WebIdentityResult
 
@@ -139,48 +140,6 @@ class RetryPolicy:
 SINGLE_ATTEMPT = RetryPolicy(max_attempts=1)
 
 
-class _RedactSecrets(logging.Filter):
-    """Remove the token and the new credentials from botocore's DEBUG dumps of our call.
-
-    At DEBUG, ``botocore.endpoint`` logs each request's parameters (ours carry the web identity
-    token) and ``botocore.parsers`` logs each response body (ours carries the secret key and
-    session token). The filter rewrites just those values; it runs only when botocore's DEBUG
-    logging is on.
-    """
-
-    _PATTERNS = (
-        re.compile(r"(WebIdentityToken['\"]?\s*[:=]\s*['\"]?)[^&'\"\s,}]+"),
-        re.compile(r"(<SecretAccessKey>)[^<]*"),
-        re.compile(r"(<SessionToken>)[^<]*"),
-    )
-    _MARKERS = ("WebIdentityToken", "<SecretAccessKey>", "<SessionToken>")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:
-            return True  # a malformed record is not ours to break
-        if any(marker in message for marker in self._MARKERS):
-            for pattern in self._PATTERNS:
-                message = pattern.sub(r"\1<redacted>", message)
-            record.msg = message
-            record.args = ()
-        return True
-
-
-_redaction_lock = threading.Lock()
-_redaction_installed = False
-
-
-def _install_secret_redaction() -> None:
-    global _redaction_installed
-    with _redaction_lock:
-        if not _redaction_installed:
-            for name in ("botocore.endpoint", "botocore.parsers"):
-                logging.getLogger(name).addFilter(_RedactSecrets())
-            _redaction_installed = True
-
-
 @dataclass(frozen=True)
 class StsEndpoint:
     """Every input botocore's endpoint rules use to choose the STS URL for one session.
@@ -270,7 +229,8 @@ def create_sts_client(
     :param endpoint: the resolved endpoint; the client is pinned to it, so the URL it calls is
         the one the cache key names even if the environment changes later
     """
-    _install_secret_redaction()
+    # botocore's DEBUG records of this client quote the token and the new credentials.
+    install_secret_redaction()
     if endpoint is None:
         endpoint = resolve_sts_endpoint(session, region_name=region_name)
     pinned: dict[str, Any] = {}
@@ -406,6 +366,7 @@ def assume_role_with_web_identity(
         ) from exc
     if result.seconds_left(now) <= min_seconds_left:
         raise _clock_skew_error(result, response, now, request.duration_seconds)
+    remember_secrets(result.session_token, result.secret_access_key)
     return result
 
 

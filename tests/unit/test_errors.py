@@ -114,7 +114,11 @@ ERRORS: list[tuple[WebIdProviderError, dict[str, Any]]] = [
     (WebIdProviderError("base message"), {}),
     (ConfigurationError("bad duration", field="duration_seconds"), {"field": "duration_seconds"}),
     (ConfigurationError("no field"), {"field": None}),
-    (TokenSourceError("token file /x missing", path="/x"), {"path": "/x"}),
+    (TokenSourceError("token file /x missing", path="/x"), {"path": "/x", "retryable": False}),
+    (
+        TokenSourceError("token command 'x' exited with status 1", retryable=True),
+        {"path": None, "retryable": True},
+    ),
     (
         StsError(
             "AccessDenied: no",

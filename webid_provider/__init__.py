@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from webid_provider.errors import (
-        CacheError,
-        CacheLockTimeout,
+        ClockSkewError,
         ConfigurationError,
         StsError,
+        StsServiceError,
         TokenSourceError,
         WebIdProviderError,
     )
@@ -37,11 +37,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AssumedRoleUser",
-    "CacheError",
-    "CacheLockTimeout",
+    "ClockSkewError",
     "ConfigurationError",
     "RefreshPolicy",
     "StsError",
+    "StsServiceError",
     "TokenSourceError",
     "WebIdProviderError",
     "WebIdentityCredentials",
@@ -57,11 +57,11 @@ __all__ = [
 #: public name -> the module that defines it (the TYPE_CHECKING imports above, for importing)
 _LAZY = {
     "AssumedRoleUser": "webid_provider.result",
-    "CacheError": "webid_provider.errors",
-    "CacheLockTimeout": "webid_provider.errors",
+    "ClockSkewError": "webid_provider.errors",
     "ConfigurationError": "webid_provider.errors",
     "RefreshPolicy": "webid_provider.policy",
     "StsError": "webid_provider.errors",
+    "StsServiceError": "webid_provider.errors",
     "TokenSourceError": "webid_provider.errors",
     "WebIdProviderError": "webid_provider.errors",
     "WebIdentityCredentials": "webid_provider.refresh",

@@ -2,8 +2,12 @@
 
 botocore's windows are fixed (refresh 15 minutes before expiry, block at 10), so 900 s
 sessions call STS on every request (boto/botocore#2189). Here every number derives from the
-lifetime of the credentials actually received, and each process draws its refresh time with
-jitter so that hosts do not refresh in lockstep. Pure logic: the clock and the random source
+lifetime of the credentials actually received. The refresh time is drawn once per set of
+credentials, with jitter, by the process that obtained them and stored with the cache entry,
+so the processes of a host refresh together (one of them calls STS) while hosts spread.
+
+:meth:`RefreshPolicy.phase` is the one judgement of "fresh / refresh due / unusable" that the
+refresher, ``inspect`` and ``cache list`` all use. Pure logic: the clock and the random source
 are passed in, so tests need no sleeping.
 """
 
@@ -12,6 +16,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from enum import Enum
+from typing import Optional
 
 from webid_provider.result import WebIdentityResult
 
@@ -19,6 +25,19 @@ from webid_provider.result import WebIdentityResult
 def utc_now() -> datetime:
     """The default clock: aware UTC."""
     return datetime.now(timezone.utc)
+
+
+class Phase(Enum):
+    """Where a set of credentials stands, as every part of the package judges it."""
+
+    #: usable, and its refresh time has not come: serve it, no refresh
+    FRESH = "fresh"
+    #: still usable, but its refresh time has come: serve it while a refresh runs
+    REFRESH_DUE = "refresh due"
+    #: inside its last stretch before expiry (or past it): never sign with it
+    UNUSABLE = "unusable"
+    #: past its expiration
+    EXPIRED = "expired"
 
 
 @dataclass(frozen=True)
@@ -58,8 +77,27 @@ class RefreshPolicy:
         return result.seconds_left(now) > self.stop_seconds(result)
 
     def fresh(self, result: WebIdentityResult, now: datetime) -> bool:
-        """Whether ``result`` is outside every process's refresh window (safe to adopt)."""
+        """Whether ``result`` is outside its un-jittered refresh window.
+
+        Only for entries that carry no stored refresh time (written before refresh times were
+        stored); everything else goes through :meth:`phase`.
+        """
         return result.seconds_left(now) > self.advisory_seconds(result)
+
+    def phase(
+        self, result: WebIdentityResult, refresh_at: Optional[datetime], now: datetime
+    ) -> Phase:
+        """Judge ``result`` at ``now`` against the refresh time stored with it.
+
+        :param refresh_at: the refresh time drawn when the credentials were obtained; ``None``
+            falls back to the un-jittered window
+        """
+        if result.seconds_left(now) <= 0:
+            return Phase.EXPIRED
+        if not self.usable(result, now):
+            return Phase.UNUSABLE
+        due = (now >= refresh_at) if refresh_at is not None else not self.fresh(result, now)
+        return Phase.REFRESH_DUE if due else Phase.FRESH
 
     def refresh_at(self, result: WebIdentityResult, now: datetime, rng: random.Random) -> datetime:
         """A jittered refresh instant for ``result``, never in the past.

@@ -1,29 +1,41 @@
 """When to refresh, what to do when STS fails, and the glue to botocore's refresh machinery.
 
-botocore's windows are fixed (refresh 15 min before expiry, block at 10 min), so 900 s sessions
-call STS on every request (boto/botocore#2189) and any STS hiccup in the last 10 minutes fails
-requests although the credentials in hand still work. Our policy instead:
+botocore's windows are fixed (refresh 15 min before expiry, block at 10), so 900 s sessions
+call STS on every request (boto/botocore#2189), any STS hiccup in the last 10 minutes fails
+requests although the credentials in hand still work, and a slow STS call stalls every thread.
+Our policy (:mod:`webid_provider.policy` has the numbers):
 
-* windows scale with each credential's real lifetime: refresh a quarter of the lifetime
-  before expiry (at most 15 min), stop using credentials 5 % of the lifetime before expiry
-  (1-60 s), so steady state is one STS call per lifetime whatever the lifetime;
-* each process draws its refresh time with jitter (up to +50 % of the window), so hosts and
-  processes do not refresh in lockstep; within a host the first one refreshes under the file
-  lock and the others adopt its newer cache entry without an STS call;
-* a failed refresh keeps serving credentials that are still usable and backs off
-  exponentially (with jitter, capped, and never past the point where they stop being usable);
+* windows scale with each credential's real lifetime, and the refresh time is drawn once per
+  set of credentials, with jitter, by the process that obtained them, and stored with the
+  cache entry: a host refreshes together (one process calls STS under the file lock, the others
+  adopt its entry) while hosts spread;
+* **no stalls**: while usable credentials are held, nobody waits. A due refresh runs as a
+  *job* in a background thread; callers keep getting the credentials in hand until it lands.
+  Only a caller with nothing usable waits, for a bounded time;
+* **static stability**: a failed refresh keeps serving usable credentials — from memory, or
+  from a disk entry a new process finds past its refresh time — and backs off exponentially;
   while usable credentials exist an attempt is a single STS call; only when nothing usable is
   left do we retry hard (classified retries in :mod:`webid_provider.sts`) and finally raise;
-* permanent errors are remembered for a few seconds (per key and token) so many threads do not
-  repeat a doomed call.
+* permanent errors (and credentials a skewed clock cannot use) are replayed for a while per key
+  and token, so many threads do not repeat a doomed call.
 
-Glue: botocore's ``RefreshableCredentials`` keeps its per-object lock and its non-blocking /
-blocking split. We hand it an *effective* expiry — the next instant we want to be asked plus
-botocore's own small margins — so botocore calls ``refresh_using`` exactly when our policy is
-due and never signs with credentials past our stop point.
+The decision a caller gets is one of the named :class:`Step` values, taken from the key's
+in-process state without I/O (:meth:`WebIdentityRefresher.serve_from_memory`); I/O happens in
+a job (:meth:`WebIdentityRefresher._run_job`: read the entry, lock, read again, STS, write).
 
-In-process sharing: every credentials object whose settings resolve to the same cache key
-shares one state and one refresh (kedacore/keda#5177).
+**Trust rule of the cache key.** Claims in a token are never verified here. A token from a
+file or a command — sources trusted to rotate one identity — is keyed by that identity
+(issuer, subject, audience), so a rotated token reuses the entry. A token passed as a string
+or returned by a callable (which may carry a caller's token in a multi-tenant service) is keyed
+by its exact value: a token never obtains credentials STS did not issue for that token or its
+rotation chain, and a forged token with a victim's claims goes to STS and fails there.
+
+Glue: botocore's ``DeferredRefreshableCredentials`` keeps its per-object lock. We hand it an
+*effective* expiry — the next instant we want to be asked plus botocore's own small margins — so
+botocore calls ``refresh_using`` exactly when a decision is due and never signs with credentials
+past our stop point. Every credentials object whose settings resolve to the same cache key
+shares one state and one refresh (kedacore/keda#5177). A forked child starts with empty state
+and with botocore's locks of our credentials objects reset.
 """
 
 from __future__ import annotations
@@ -33,17 +45,30 @@ import logging
 import os
 import random
 import threading
+import weakref
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any, Callable, Optional
 
 from webid_provider._botocore import (
     BOTOCORE_ADVISORY_SECONDS,
     BOTOCORE_MANDATORY_SECONDS,
     WindowedDeferredCredentials,
+    reset_refresh_lock,
 )
 from webid_provider.cache import CacheEntry, CredentialCache, KeyMaterial
-from webid_provider.errors import ConfigurationError, StsError, TokenSourceError
+from webid_provider.errors import (
+    ClockSkewError,
+    ConfigurationError,
+    StsError,
+    StsServiceError,
+    TokenSourceError,
+    WebIdProviderError,
+)
+from webid_provider.policy import Phase
 from webid_provider.policy import RefreshPolicy as RefreshPolicy
 from webid_provider.policy import utc_now as utc_now
 from webid_provider.result import WebIdentityResult
@@ -55,21 +80,45 @@ from webid_provider.sts import (
     assume_role_with_web_identity,
     call_with_retries,
 )
-from webid_provider.tokens import TokenSource, default_session_name, peek_claims, token_identity
+from webid_provider.tokens import (
+    TokenClaims,
+    TokenSource,
+    default_session_name,
+    peek_claims,
+    token_identity,
+)
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+#: Runs a refresh job; the default starts a daemon thread. Tests pass ``run_inline``.
+JobRunner = Callable[[Callable[[], None]], None]
 METHOD = "webid-provider"
+#: Token sources trusted to rotate one identity: their entries are keyed by identity.
+ROTATING_SOURCES = frozenset({"file", "command"})
 
 # We report "next instant we want to be asked + ADVISORY" as the expiry, which leaves one
 # second of non-blocking refresh before botocore makes threads wait for the refreshing one.
 _NON_BLOCKING_SECONDS = BOTOCORE_ADVISORY_SECONDS - BOTOCORE_MANDATORY_SECONDS
+#: While a background refresh runs, botocore is asked to check back this often (a memory read).
+_REFRESH_POLL_SECONDS = 1.0
+#: A caller with nothing usable waits at most this long beyond the lock and retry budgets.
+_WAIT_SLACK_SECONDS = 5.0
+
+
+class Step(Enum):
+    """What a caller does next, decided from the key's in-process state alone."""
+
+    SERVE = "serve the credentials in hand; ask again at their refresh time"
+    BACK_OFF = "serve the credentials in hand; the last refresh failed, wait before the next"
+    AWAIT_REFRESH = "serve the credentials in hand; a refresh is running"
+    START_REFRESH = "serve the credentials in hand; start a refresh in the background"
+    FETCH = "nothing usable is held: wait for a refresh"
 
 
 @dataclass
 class _KeyState:
-    """What one process knows about one cache key; guarded by ``lock``."""
+    """What one process knows about one cache key; guarded by ``lock``, never held over I/O."""
 
     lock: threading.Lock
     result: Optional[WebIdentityResult] = None
@@ -80,6 +129,7 @@ class _KeyState:
     last_error_at: Optional[datetime] = None
     negative_until: Optional[datetime] = None
     negative_token_hash: Optional[str] = None
+    job: Optional[Future[WebIdentityResult]] = None
 
 
 class _StateRegistry:
@@ -103,21 +153,42 @@ class _StateRegistry:
 
 
 _registry = _StateRegistry()
+_credentials_objects: weakref.WeakSet[WebIdentityCredentials] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    _registry.reset()
+    # A thread of the parent may have been inside botocore's refresh (holding the object's
+    # lock) at fork time; that thread does not exist here, so the lock would never be freed.
+    for credentials in list(_credentials_objects):
+        reset_refresh_lock(credentials)
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_registry.reset)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def clear_memory_state() -> None:
-    """Forget every in-process result (tests, and ``webid-provider cache clear``)."""
+    """Forget every in-process result, as a new process would start (tests and benchmarks)."""
     _registry.reset()
 
 
+def run_in_thread(job: Callable[[], None]) -> None:
+    """The default :data:`JobRunner`: a daemon thread, so a hung STS never blocks exit."""
+    threading.Thread(target=job, name="webid-provider-refresh", daemon=True).start()
+
+
+def run_inline(job: Callable[[], None]) -> None:
+    """A :data:`JobRunner` that runs the job before returning (deterministic tests)."""
+    job()
+
+
 class WebIdentityRefresher:
-    """The ``refresh_using`` callable: memory -> disk -> lock -> disk -> STS -> disk.
+    """The ``refresh_using`` callable, and the blocking :meth:`get` of the command line.
 
     One instance per credentials object; instances with the same key share state.
-    Thread-safe: botocore serialises calls per credentials object, the key state lock
-    serialises them across objects, the file lock across processes.
+    Thread-safe: the key state's lock guards every decision, a job per key does the I/O, and
+    the file lock serialises jobs across processes.
     """
 
     def __init__(
@@ -132,6 +203,7 @@ class WebIdentityRefresher:
         policy: RefreshPolicy = RefreshPolicy(),  # noqa: B008 - immutable
         retry_policy: RetryPolicy = RetryPolicy(),  # noqa: B008 - immutable
         rng: Optional[random.Random] = None,
+        run_job: JobRunner = run_in_thread,
     ) -> None:
         self.settings = settings
         self.token_source = token_source
@@ -142,82 +214,295 @@ class WebIdentityRefresher:
         self._sts_client = sts_client
         self._endpoint = endpoint
         self._rng = rng or random.Random()
-        self._state: Optional[_KeyState] = None
+        self._run_job = run_job
+        self._key: Optional[str] = None
         self.latest: Optional[WebIdentityResult] = None
-        self.last_key: Optional[str] = None
+
+    @property
+    def key(self) -> Optional[str]:
+        """The cache key of the last token read (``None`` before the first use)."""
+        return self._key
+
+    # -- entry points --------------------------------------------------------------------
 
     def __call__(self) -> dict[str, Any]:
         """Return botocore credential metadata; raise only when nothing usable is left."""
+        result, ask_at = self.serve()
+        return result.to_botocore_metadata(expiry_time=self._effective_expiry(result, ask_at))
+
+    def serve(self) -> tuple[WebIdentityResult, datetime]:
+        """The credentials to use now and when to ask again.
+
+        Blocks only when nothing usable is held, for a bounded time.
+        """
+        answer = self.serve_from_memory()
+        if answer is None:
+            answer = self._serve_blocking(min_remaining_seconds=0.0)
+        self.latest = answer[0]
+        return answer
+
+    def get(self, min_remaining_seconds: float = 0.0) -> WebIdentityResult:
+        """Credentials with at least ``min_remaining_seconds`` left when a refresh can give them.
+
+        For one-shot consumers (``credential-process``, the container endpoint) that cannot
+        wait for a background refresh. A refresh, when needed, happens now: one STS call per
+        host under the file lock, and an entry another process wrote with enough time left is
+        adopted instead. If that refresh fails, the usable credentials in hand are returned.
+
+        :raises WebIdProviderError: only when nothing usable is left
+        """
+        result, _ = self._serve_blocking(min_remaining_seconds=min_remaining_seconds)
+        self.latest = result
+        return result
+
+    def serve_from_memory(self) -> Optional[tuple[WebIdentityResult, datetime]]:
+        """Decide from memory alone (no I/O, never blocks); ``None`` when I/O is needed.
+
+        Starts a background refresh when one is due; I/O is needed on first use and when
+        nothing usable is held.
+        """
+        if self._key is None:
+            return None
+        state = _registry.get(self._key)
+        now = self.clock()
+        with state.lock:
+            step = self._decide(state, now)
+            held = state.result
+            if step is Step.FETCH or held is None:
+                return None
+            if step is Step.SERVE:
+                assert state.refresh_at is not None
+                return held, state.refresh_at
+            if step is Step.BACK_OFF:
+                assert state.next_attempt_at is not None
+                return held, state.next_attempt_at
+            job = self._claim_job(state) if step is Step.START_REFRESH else None
+        if job is not None:
+            self._start(job, state, first_token=None, hard=False, min_remaining_seconds=0.0)
+            with state.lock:  # a job that ran inline has already landed
+                if self._decide(state, self.clock()) is Step.SERVE and state.result is not None:
+                    assert state.refresh_at is not None
+                    return state.result, state.refresh_at
+        logger.debug("serving credentials in hand while %s refreshes", self.settings.role_arn)
+        return held, now + timedelta(seconds=_REFRESH_POLL_SECONDS)
+
+    # -- decisions -----------------------------------------------------------------------
+
+    def _decide(self, state: _KeyState, now: datetime) -> Step:
+        """The next :class:`Step` for ``state`` at ``now``; caller holds ``state.lock``."""
+        held = state.result
+        if held is None or not self.policy.usable(held, now):
+            return Step.FETCH
+        if state.job is not None:
+            return Step.AWAIT_REFRESH
+        if self.policy.phase(held, state.refresh_at, now) is Phase.FRESH:
+            return Step.SERVE
+        if state.next_attempt_at is not None and now < state.next_attempt_at:
+            return Step.BACK_OFF
+        return Step.START_REFRESH
+
+    def _held_answer(
+        self, state: _KeyState, now: datetime, min_remaining_seconds: float
+    ) -> Optional[tuple[WebIdentityResult, datetime]]:
+        """The credentials in hand when a blocking caller may have them without a refresh;
+        caller holds ``state.lock``."""
+        held = state.result
+        step = self._decide(state, now)
+        if held is None:
+            return None
+        # A margin longer than half the credentials' lifetime cannot be met by any refresh:
+        # asking for it would refresh on every call.
+        margin = min(min_remaining_seconds, held.lifetime_seconds / 2)
+        if held.seconds_left(now) < margin:
+            return None
+        if step is Step.SERVE and state.refresh_at is not None:
+            return held, state.refresh_at
+        if step is Step.BACK_OFF and state.next_attempt_at is not None:
+            return held, state.next_attempt_at
+        return None
+
+    def _serve_blocking(
+        self, *, min_remaining_seconds: float
+    ) -> tuple[WebIdentityResult, datetime]:
+        """Read the token, find the key's state, and wait for a refresh if one is needed."""
         try:
-            token = self.token_source.read_token()
-            material = self.key_material(token)
+            token, material = self._read_token()
         except (TokenSourceError, ConfigurationError) as exc:
             return self._serve_despite(exc)
-        key = material.key()
+        key = self._key = material.key()
         state = _registry.get(key)
-        self._state = state
-        self.last_key = key
+        self._adopt_usable_disk_entry(state, key)
+        if min_remaining_seconds <= 0:
+            answer = self.serve_from_memory()
+            if answer is not None:
+                return answer
+        now = self.clock()
         with state.lock:
-            result, due = self._resolve(state, material, key, token)
-        self.latest = result
-        return result.to_botocore_metadata(expiry_time=self._effective_expiry(result, due))
-
-    def key_material(self, token: str) -> KeyMaterial:
-        """The cache key inputs for ``token`` under these settings.
-
-        :raises ConfigurationError: when ``provider_id`` is set for an OpenID Connect JWT
-        """
-        claims = peek_claims(token)
-        if self.settings.provider_id is not None and claims is not None:
-            raise ConfigurationError(
-                f"provider_id is only for OAuth 2.0 access tokens, but the "
-                f"{self.token_source.description} holds an OpenID Connect JWT; remove provider_id",
-                field="provider_id",
+            answer = self._held_answer(state, now, min_remaining_seconds)
+            if answer is not None:
+                return answer
+            usable = state.result is not None and self.policy.usable(state.result, now)
+            if not usable:
+                self._replay_negative(state, token, now)
+            job = state.job
+            if job is None:
+                job = claimed = self._claim_job(state)
+            else:
+                claimed = None
+        if claimed is not None:
+            # The caller waits anyway: run the job here rather than hand it to a thread.
+            self._execute(
+                claimed,
+                state,
+                material,
+                first_token=token,
+                hard=not usable,
+                min_remaining_seconds=min_remaining_seconds,
             )
-        identity = token_identity(token, claims)
-        return KeyMaterial(
-            role_arn=self.settings.role_arn,
-            role_session_name=self.settings.role_session_name or default_session_name(identity),
-            duration_seconds=self.settings.duration_seconds,
-            policy=self.settings.policy,
-            policy_arns=self.settings.policy_arns,
-            provider_id=self.settings.provider_id,
-            endpoint=self._endpoint,
-            token_identity=identity,
+        return self._wait_for(job, state)
+
+    def _wait_for(
+        self, job: Future[WebIdentityResult], state: _KeyState
+    ) -> tuple[WebIdentityResult, datetime]:
+        """The job's result; on failure or timeout the usable credentials in hand, else raise."""
+        limit = self._wait_limit_seconds()
+        try:
+            result = job.result(timeout=limit)
+        except FutureTimeout:
+            failure: Exception = WebIdProviderError(
+                f"waited {limit:g} s for credentials for {self.settings.role_arn}; "
+                "the refresh is still running"
+            )
+        except WebIdProviderError as exc:
+            failure = exc
+        else:
+            with state.lock:
+                return result, state.refresh_at or self.clock()
+        now = self.clock()
+        with state.lock:
+            held = state.result
+            if held is not None and self.policy.usable(held, now):
+                return held, state.next_attempt_at or now + timedelta(seconds=_REFRESH_POLL_SECONDS)
+        raise failure
+
+    def _wait_limit_seconds(self) -> float:
+        return (
+            self.cache.lock_timeout_seconds
+            + self.retry_policy.max_total_seconds
+            + _WAIT_SLACK_SECONDS
         )
 
-    def _resolve(
-        self, state: _KeyState, material: KeyMaterial, key: str, token: str
-    ) -> tuple[WebIdentityResult, datetime]:
-        now = self.clock()
-        held = state.result
-        if (
-            held is not None
-            and state.refresh_at is not None
-            and now < state.refresh_at
-            and self.policy.usable(held, now)
-        ):
-            logger.debug("credentials for %s served from memory", material.role_arn)
-            return held, state.refresh_at
-        usable = held is not None and self.policy.usable(held, now)
-        if usable and state.next_attempt_at is not None and now < state.next_attempt_at:
-            assert held is not None
-            return held, state.next_attempt_at
-        if not usable:
-            self._replay_negative(state, token, now)
+    # -- jobs ----------------------------------------------------------------------------
 
-        adopted = self._adoptable(key, held, now)
-        if adopted is not None:
-            return self._adopt(state, adopted, source="cache")
-        with self.cache.lock(key) as locked:
-            if locked:
-                adopted = self._adoptable(key, held, now)
-                if adopted is not None:
-                    return self._adopt(state, adopted, source="cache (after lock)")
+    def _claim_job(self, state: _KeyState) -> Future[WebIdentityResult]:
+        """Mark a refresh as running for ``state``; caller holds ``state.lock``."""
+        job: Future[WebIdentityResult] = Future()
+        job.set_running_or_notify_cancel()
+        state.job = job
+        return job
+
+    def _start(
+        self,
+        job: Future[WebIdentityResult],
+        state: _KeyState,
+        *,
+        first_token: Optional[str],
+        hard: bool,
+        min_remaining_seconds: float,
+    ) -> None:
+        def run() -> None:
+            self._execute(
+                job,
+                state,
+                None,
+                first_token=first_token,
+                hard=hard,
+                min_remaining_seconds=min_remaining_seconds,
+            )
+
+        try:
+            self._run_job(run)
+        except RuntimeError as exc:  # no thread could be started (interpreter shutting down)
+            with state.lock:
+                state.job = None
+            job.set_exception(WebIdProviderError(f"cannot start a refresh: {exc}"))
+
+    def _execute(
+        self,
+        job: Future[WebIdentityResult],
+        state: _KeyState,
+        material: Optional[KeyMaterial],
+        *,
+        first_token: Optional[str],
+        hard: bool,
+        min_remaining_seconds: float,
+    ) -> None:
+        """Run one refresh and settle ``job``; failures are recorded in the key's state."""
+        try:
+            result = self._run_job_body(state, material, first_token, hard, min_remaining_seconds)
+        except BaseException as exc:
+            with state.lock:
+                state.job = None
+            job.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        with state.lock:
+            state.job = None
+        job.set_result(result)
+
+    def _run_job_body(
+        self,
+        state: _KeyState,
+        material: Optional[KeyMaterial],
+        first_token: Optional[str],
+        hard: bool,
+        min_remaining_seconds: float,
+    ) -> WebIdentityResult:
+        token = first_token
+        if material is None or token is None:
             try:
-                result = self._call_sts(material, token, hard=not usable)
-            except (StsError, TokenSourceError) as exc:
-                return self._after_failure(state, exc, token)
+                token, material = self._read_token()
+            except (TokenSourceError, ConfigurationError) as exc:
+                self._record_failure(state, exc, token=None)
+                raise
+        key = material.key()
+        if key != self._key:
+            # The token now names another identity: the refresh belongs to that key's state.
+            logger.info("the web identity token changed identity; switching cache entries")
+            self._key = key
+            state = _registry.get(key)
+        try:
+            fetched = self._fetch(state, material, token, key, hard, min_remaining_seconds)
+        except (StsError, TokenSourceError, ClockSkewError) as exc:
+            self._record_failure(state, exc, token=token)
+            raise
+        return self._adopt(state, fetched)
+
+    def _fetch(
+        self,
+        state: _KeyState,
+        material: KeyMaterial,
+        token: str,
+        key: str,
+        hard: bool,
+        min_remaining_seconds: float,
+    ) -> tuple[CacheEntry, str]:
+        """Read the entry, lock, read again, call STS, write: the one I/O path of a refresh."""
+        with state.lock:
+            held = state.result
+
+        def adoptable() -> Optional[CacheEntry]:
+            return self._adoptable(key, held, self.clock(), min_remaining_seconds)
+
+        entry = adoptable()
+        if entry is not None:
+            return entry, "cache"
+        with self.cache.lock(key, stop_waiting=lambda: adoptable() is not None) as locked:
+            entry = adoptable()  # written while we waited, or by the lock's last holder
+            if entry is not None:
+                return entry, "cache (after lock)" if locked else "cache (while waiting)"
+            result = self._call_sts(material, token, hard=hard)
             entry = CacheEntry(
                 key=key,
                 result=result,
@@ -226,51 +511,69 @@ class WebIdentityRefresher:
                 refresh_at=self.policy.refresh_at(result, self.clock(), self._rng),
             )
             self.cache.write(entry)
-        return self._adopt(state, entry, source="STS")
+        return entry, "STS"
 
     def _adoptable(
-        self, key: str, held: Optional[WebIdentityResult], now: datetime
+        self,
+        key: str,
+        held: Optional[WebIdentityResult],
+        now: datetime,
+        min_remaining_seconds: float,
     ) -> Optional[CacheEntry]:
-        """A cache entry newer than ``held`` whose refresh time has not come yet."""
+        """A cache entry newer than ``held`` that needs no refresh yet."""
         entry = self.cache.read(key, now=now)
         if entry is None:
             return None
         if held is not None and entry.result.expiration <= held.expiration:
             return None
-        if entry.refresh_at is not None:
-            fresh = now < entry.refresh_at and self.policy.usable(entry.result, now)
-        else:
-            fresh = self.policy.fresh(entry.result, now)
-        return entry if fresh else None
-
-    def _adopt(
-        self, state: _KeyState, entry: CacheEntry, *, source: str
-    ) -> tuple[WebIdentityResult, datetime]:
-        result = entry.result
-        state.result = result
-        state.refresh_at = entry.refresh_at or self.policy.refresh_at(
-            result, self.clock(), self._rng
+        if entry.result.seconds_left(now) < min_remaining_seconds:
+            return None
+        return (
+            entry if self.policy.phase(entry.result, entry.refresh_at, now) is Phase.FRESH else None
         )
-        state.failures = 0
-        state.next_attempt_at = None
-        state.negative_until = None
+
+    def _adopt_usable_disk_entry(self, state: _KeyState, key: str) -> None:
+        """Static stability for a new process: a usable disk entry beats nothing, even if due."""
+        with state.lock:
+            if state.result is not None and self.policy.usable(state.result, self.clock()):
+                return
+        now = self.clock()
+        entry = self.cache.read(key, now=now)
+        if entry is None or not self.policy.usable(entry.result, now):
+            return
+        with state.lock:
+            held = state.result
+            if held is None or entry.result.expiration > held.expiration:
+                state.result = entry.result
+                state.refresh_at = entry.refresh_at or self.policy.refresh_at(
+                    entry.result, now, self._rng
+                )
+                logger.debug("credentials for %s found on disk", self.settings.role_arn)
+
+    def _adopt(self, state: _KeyState, fetched: tuple[CacheEntry, str]) -> WebIdentityResult:
+        entry, source = fetched
+        result = entry.result
+        with state.lock:
+            state.result = result
+            state.refresh_at = entry.refresh_at or self.policy.refresh_at(
+                result, self.clock(), self._rng
+            )
+            state.failures = 0
+            state.next_attempt_at = None
+            state.negative_until = None
+            refresh_at = state.refresh_at
         logger.info(
             "credentials for %s from %s; valid until %s, refresh at %s",
             self.settings.role_arn,
             source,
             result.expiration.isoformat(),
-            state.refresh_at.isoformat(),
+            refresh_at.isoformat(),
         )
-        return result, state.refresh_at
+        return result
 
     def _call_sts(
         self, material: KeyMaterial, first_token: str, *, hard: bool
     ) -> WebIdentityResult:
-        tokens = iter([first_token])
-
-        def read_token() -> str:
-            return next(tokens, None) or self.token_source.read_token()
-
         def attempt(token: str) -> WebIdentityResult:
             request = StsRequest(
                 role_arn=material.role_arn,
@@ -286,80 +589,164 @@ class WebIdentityRefresher:
                 material.role_arn,
                 material.role_session_name,
             )
-            return assume_role_with_web_identity(self._sts_client(), request, clock=self.clock)
+            return assume_role_with_web_identity(
+                self._sts_client(),
+                request,
+                clock=self.clock,
+                min_seconds_left=self.policy.min_stop_seconds,
+            )
 
         return call_with_retries(
-            attempt, read_token, policy=self.retry_policy if hard else SINGLE_ATTEMPT
+            attempt,
+            self.token_source.read_token,
+            policy=self.retry_policy if hard else SINGLE_ATTEMPT,
+            first_token=first_token,
         )
 
-    def _after_failure(
-        self, state: _KeyState, exc: Exception, token: str
-    ) -> tuple[WebIdentityResult, datetime]:
-        served = self._back_off(state, exc, "refreshing credentials failed")
-        if served is not None:
-            return served
-        if isinstance(exc, StsError) and not exc.retryable:
-            seconds = self.policy.negative_cache_seconds * self._rng.uniform(0.5, 1.0)
-            assert state.last_error_at is not None
-            state.negative_until = state.last_error_at + timedelta(seconds=seconds)
-            state.negative_token_hash = _hash(token)
-        raise exc
+    # -- failures ------------------------------------------------------------------------
 
-    def _back_off(
-        self, state: _KeyState, exc: Exception, what: str
-    ) -> Optional[tuple[WebIdentityResult, datetime]]:
-        """Record a failure; while the held credentials are usable, keep them and back off.
-
-        :returns: the credentials to serve and the next attempt, or ``None`` when nothing
-            usable is held (the caller raises)
-        """
+    def _record_failure(self, state: _KeyState, exc: Exception, *, token: Optional[str]) -> None:
+        """Count a failed refresh: back off while usable credentials are held, else replay
+        errors that a retry cannot fix for a while."""
         now = self.clock()
-        state.failures += 1
-        state.last_error, state.last_error_at = exc, now
-        held = state.result
-        if held is None or not self.policy.usable(held, now):
-            return None
-        state.next_attempt_at = self.policy.next_attempt_at(held, state.failures, now, self._rng)
-        logger.warning(
-            "%s for %s (%s); still serving credentials valid until %s; next attempt at %s",
-            what,
-            self.settings.role_arn,
-            exc,
-            held.expiration.isoformat(),
-            state.next_attempt_at.isoformat(),
-        )
-        return held, state.next_attempt_at
+        with state.lock:
+            state.failures += 1
+            state.last_error, state.last_error_at = exc, now
+            held = state.result
+            if held is not None and self.policy.usable(held, now):
+                state.next_attempt_at = self.policy.next_attempt_at(
+                    held, state.failures, now, self._rng
+                )
+                logger.warning(
+                    "refreshing credentials for %s failed (%s); still serving credentials valid "
+                    "until %s; next attempt at %s",
+                    self.settings.role_arn,
+                    exc,
+                    held.expiration.isoformat(),
+                    state.next_attempt_at.isoformat(),
+                )
+                return
+            if token is None or not _is_doomed(exc):
+                return
+            seconds = self.policy.negative_cache_seconds * self._rng.uniform(0.5, 1.0)
+            if isinstance(exc, ClockSkewError):
+                # A clock does not fix itself in seconds: back off as for failed refreshes.
+                seconds = max(
+                    seconds,
+                    min(
+                        self.policy.backoff_cap_seconds,
+                        self.policy.negative_cache_seconds * 2 ** (state.failures - 1),
+                    ),
+                )
+            state.negative_until = now + timedelta(seconds=seconds)
+            state.negative_token_hash = _hash(token)
 
     def _replay_negative(self, state: _KeyState, token: str, now: datetime) -> None:
+        """Raise the last doomed error again without calling STS; caller holds ``state.lock``."""
+        error = state.last_error
         if (
-            state.negative_until is not None
-            and now < state.negative_until
-            and state.negative_token_hash == _hash(token)
-            and isinstance(state.last_error, StsError)
+            state.negative_until is None
+            or now >= state.negative_until
+            or state.negative_token_hash != _hash(token)
+            or not isinstance(error, (StsError, ClockSkewError))
         ):
-            error = state.last_error
-            raise StsError(
-                f"{error} (repeated without calling STS: the same request failed at "
-                f"{state.last_error_at.isoformat() if state.last_error_at else 'just now'}; "
-                f"next attempt after {state.negative_until.isoformat()})",
+            return
+        note = (
+            f"(repeated without calling STS: the same request failed at "
+            f"{state.last_error_at.isoformat() if state.last_error_at else 'just now'}; "
+            f"next attempt after {state.negative_until.isoformat()})"
+        )
+        if isinstance(error, ClockSkewError):
+            raise ClockSkewError(f"{error} {note}", skew_seconds=error.skew_seconds) from error
+        if isinstance(error, StsServiceError):
+            # Still botocore's ClientError, with STS's own response, as on the first failure.
+            raise StsServiceError(
+                f"{error} {note}",
                 code=error.code,
                 retryable=error.retryable,
                 request_id=error.request_id,
                 http_status=error.http_status,
+                sts_message=error.sts_message,
+                response=error.response,
             ) from error
+        raise StsError(
+            f"{error} {note}",
+            code=error.code,
+            retryable=error.retryable,
+            request_id=error.request_id,
+        ) from error
 
-    def _serve_despite(self, exc: Exception) -> dict[str, Any]:
+    def _serve_despite(self, exc: Exception) -> tuple[WebIdentityResult, datetime]:
         """The token could not be read: keep serving usable credentials, else raise."""
-        state = self._state
-        if state is None:
+        if self._key is None:
             raise exc
+        state = _registry.get(self._key)
+        self._record_failure(state, exc, token=None)
         with state.lock:
-            served = self._back_off(state, exc, "cannot read the web identity token")
-        if served is None:
-            raise exc
-        held, due = served
-        self.latest = held
-        return held.to_botocore_metadata(expiry_time=self._effective_expiry(held, due))
+            held = state.result
+            if held is None or not self.policy.usable(held, self.clock()):
+                raise exc
+            assert state.next_attempt_at is not None
+            return held, state.next_attempt_at
+
+    # -- tokens and keys -----------------------------------------------------------------
+
+    def _read_token(self) -> tuple[str, KeyMaterial]:
+        """The current token and its key material.
+
+        :raises TokenSourceError: when the token cannot be read, or is a JWT that has expired
+        :raises ConfigurationError: see :meth:`key_material`
+        """
+        token = self.token_source.read_token()
+        claims = peek_claims(token)
+        self._refuse_expired(claims)
+        return token, self._key_material(token, claims)
+
+    def key_material(self, token: str) -> KeyMaterial:
+        """The cache key inputs for ``token`` under these settings (see the trust rule).
+
+        :raises ConfigurationError: when ``provider_id`` is set for an OpenID Connect JWT
+        """
+        return self._key_material(token, peek_claims(token))
+
+    def _key_material(self, token: str, claims: Optional[TokenClaims]) -> KeyMaterial:
+        if self.settings.provider_id is not None and claims is not None:
+            raise ConfigurationError(
+                f"provider_id is only for OAuth 2.0 access tokens, but the "
+                f"{self.token_source.description} holds an OpenID Connect JWT; remove provider_id",
+                field="provider_id",
+            )
+        identity = token_identity(token, claims)
+        if self.settings.token.kind in ROTATING_SOURCES:
+            bound_to = identity
+        else:
+            bound_to = "exact:" + _hash(token)
+        return KeyMaterial(
+            role_arn=self.settings.role_arn,
+            role_session_name=self.settings.role_session_name or default_session_name(identity),
+            duration_seconds=self.settings.duration_seconds,
+            policy=self.settings.policy,
+            policy_arns=self.settings.policy_arns,
+            provider_id=self.settings.provider_id,
+            endpoint=self._endpoint,
+            token_identity=bound_to,
+        )
+
+    def _refuse_expired(self, claims: Optional[TokenClaims]) -> None:
+        """STS refuses a JWT past its ``exp``; say so locally instead of calling it twice."""
+        if claims is None or claims.expires_at is None:
+            return
+        now = self.clock()
+        if claims.expires_at <= now:
+            seconds = (now - claims.expires_at).total_seconds()
+            raise TokenSourceError(
+                f"{self.token_source.description} holds a token that expired at "
+                f"{claims.expires_at.isoformat()} ({seconds:.0f} s ago by this host's clock); "
+                "STS would refuse it",
+                path=getattr(self.token_source, "path", None),
+            )
+
+    # -- botocore glue -------------------------------------------------------------------
 
     def _effective_expiry(self, result: WebIdentityResult, due: datetime) -> datetime:
         """The expiry to report to botocore so it asks us at ``due`` and never past our stop."""
@@ -379,6 +766,7 @@ class WebIdentityCredentials(WindowedDeferredCredentials):
     def __init__(self, refresher: WebIdentityRefresher) -> None:
         super().__init__(refresh_using=refresher, method=METHOD, time_fetcher=refresher.clock)
         self._webid_refresher = refresher
+        _credentials_objects.add(self)
 
     @property
     def web_identity(self) -> WebIdentityResult:
@@ -392,6 +780,13 @@ class WebIdentityCredentials(WindowedDeferredCredentials):
     def refresher(self) -> WebIdentityRefresher:
         """The refresh policy object behind these credentials (read-only use)."""
         return self._webid_refresher
+
+
+def _is_doomed(exc: Exception) -> bool:
+    """Whether repeating the same request at once would fail the same way."""
+    if isinstance(exc, ClockSkewError):
+        return True
+    return isinstance(exc, StsError) and not exc.retryable
 
 
 def _hash(token: str) -> str:

@@ -17,9 +17,11 @@ without a shell). Messages never quote a token.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shlex
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +29,20 @@ from typing import Any, Callable, Optional, Union
 
 from webid_provider.errors import ConfigurationError
 
+logger = logging.getLogger(__name__)
+
 TokenCallable = Callable[[], Union[str, bytes]]
 PathLike = Union[str, "os.PathLike[str]"]
 
-ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$", re.ASCII)
+#: An IAM role ARN as IAM accepts it: a path of printable ASCII (``\u0021-\u007E``) between
+#: slashes, at most 512 characters, then a name of 1-64 ``[\w+=,.@-]``.
+ROLE_ARN_PATTERN = re.compile(
+    r"^arn:aws[a-z-]*:iam::\d{12}:role(?P<path>/(?:[\x21-\x7e]*/)?)(?P<name>[\w+=,.@-]{1,64})$",
+    re.ASCII,
+)
+MAX_ROLE_PATH_CHARS = 512
+#: STS's limit on ``RoleArn``.
+MAX_ROLE_ARN_CHARS = 2048
 POLICY_ARN_PATTERN = re.compile(
     r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[\w+=,.@/-]{1,512}$", re.ASCII
 )
@@ -226,7 +238,7 @@ def _resolve_token_spec(
 
 def _token_spec(option: str, value: Any) -> TokenSpec:
     if option == "web_identity_token_file":
-        if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        if not _is_text_path(value):
             raise ConfigurationError(
                 "web_identity_token_file must be a path", field="web_identity_token_file"
             )
@@ -269,16 +281,27 @@ def parse_command(value: Any) -> tuple[str, ...]:
         raise ConfigurationError(
             "web_identity_token_command is empty", field="web_identity_token_command"
         )
+    if any("\0" in part for part in argv):
+        raise ConfigurationError(
+            "web_identity_token_command contains a NUL character",
+            field="web_identity_token_command",
+        )
     return tuple(argv)
 
 
 def validate_role_arn(value: Any) -> str:
-    """:raises ConfigurationError: unless ``value`` is an IAM role ARN"""
+    """Accept what IAM accepts for a role, which STS accepts too.
+
+    :raises ConfigurationError: unless ``value`` is an IAM role ARN
+    """
     text = str(value).strip()
-    if not ROLE_ARN_PATTERN.match(text):
+    match = ROLE_ARN_PATTERN.match(text) if len(text) <= MAX_ROLE_ARN_CHARS else None
+    if match is None or len(match.group("path")) > MAX_ROLE_PATH_CHARS:
         raise ConfigurationError(
-            f"role_arn {text!r} is not an IAM role ARN "
-            "(expected arn:<partition>:iam::<12-digit account>:role/<path/name>)",
+            f"role_arn {text[:100]!r}{'...' if len(text) > 100 else ''} is not an IAM role ARN "
+            "(expected arn:<partition>:iam::<12-digit account>:role/<path/>name, the path "
+            "printable ASCII without spaces, at most 512 characters, the name 1-64 of "
+            "letters, digits and _+=,.@-)",
             field="role_arn",
         )
     return text
@@ -324,11 +347,16 @@ def validate_policy(value: Any) -> Optional[str]:
     if value is None:
         return None
     if isinstance(value, Mapping):
-        text = json.dumps(value, separators=(",", ":"), sort_keys=True)
+        try:
+            text = json.dumps(value, separators=(",", ":"), sort_keys=True, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise ConfigurationError(
+                f"policy cannot be written as JSON: {exc}", field="policy"
+            ) from exc
     elif isinstance(value, str):
         try:
             parsed = json.loads(value)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise ConfigurationError(f"policy is not valid JSON: {exc}", field="policy") from exc
         if not isinstance(parsed, dict):
             raise ConfigurationError("policy must be a JSON object", field="policy")
@@ -394,13 +422,62 @@ def resolve_cache_dir(value: Any, environ: Mapping[str, str]) -> Optional[Path]:
     if value is None:
         return None
     if not isinstance(value, _Default):
+        if not _is_text_path(value):
+            raise ConfigurationError(
+                f"cache_dir must be a path (str or os.PathLike) or None, not "
+                f"{type(value).__name__}",
+                field="cache_dir",
+            )
         return Path(os.path.expanduser(os.fspath(value)))
     if environ.get(ENV_CACHE_DIR):
         return Path(os.path.expanduser(environ[ENV_CACHE_DIR]))
-    home = os.path.expanduser("~")
-    if home == "~" or not home:
+    home = _home_directory()
+    if home is None:
+        _warn_memory_only_once()
         return None
     return Path(home) / ".aws" / "webid-provider" / "cache"
+
+
+def _is_text_path(value: Any) -> bool:
+    """A non-empty str or ``os.PathLike[str]`` without NUL bytes (no bytes paths)."""
+    try:
+        text = os.fspath(value)
+    except TypeError:
+        return False
+    return isinstance(text, str) and bool(text) and "\0" not in text
+
+
+def _home_directory() -> Optional[str]:
+    """``HOME``, else the passwd entry's home, as ``~`` would; ``None`` when there is neither
+    (containers often run a uid without a passwd entry and without ``HOME``)."""
+    home = os.environ.get("HOME")
+    if home:
+        return home
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_dir or None
+    except (ImportError, KeyError):
+        return None
+
+
+_memory_only_lock = threading.Lock()
+_memory_only_warned = False
+
+
+def _warn_memory_only_once() -> None:
+    # The README promises one warning when the cache cannot be on disk (issue 11, item 10).
+    global _memory_only_warned
+    with _memory_only_lock:
+        if _memory_only_warned:
+            return
+        _memory_only_warned = True
+        logger.warning(
+            "no home directory (HOME is unset and uid %s has no passwd entry): the credential "
+            "cache is memory-only; set %s or cache_dir to share credentials between processes",
+            os.getuid() if hasattr(os, "getuid") else "?",
+            ENV_CACHE_DIR,
+        )
 
 
 def _cache_dir_origin(value: Any, environ: Mapping[str, str]) -> str:
@@ -410,4 +487,4 @@ def _cache_dir_origin(value: Any, environ: Mapping[str, str]) -> str:
         return "argument"
     if environ.get(ENV_CACHE_DIR):
         return f"env {ENV_CACHE_DIR}"
-    return "default"
+    return "default" if _home_directory() is not None else "default (no home: memory only)"

@@ -45,7 +45,7 @@ WORKER = textwrap.dedent(
     webid_provider.register()
     creds = boto3.Session().get_credentials()
     frozen = creds.get_frozen_credentials()
-    print(json.dumps({"access_key": frozen.access_key, "key": creds.refresher.last_key}))
+    print(json.dumps({"access_key": frozen.access_key, "key": creds.refresher.key}))
     """
 )
 

@@ -746,6 +746,7 @@ def test_classify_maps_every_family() -> None:
 
     assert _main.classify(ConfigurationError("x"))[0] == 2
     assert _main.classify(TokenSourceError("x"))[0] == 2
+    assert _main.classify(TokenSourceError("command failed", retryable=True))[0] == 1
     assert _main.classify(ProfileNotFound(profile="p"))[0] == 2
     assert _main.classify(NoRegionError())[0] == 2
     assert _main.classify(StsError("x", code="Throttling", retryable=True))[0] == 1
@@ -762,7 +763,7 @@ def test_credentials_already_expired_by_the_local_clock_exit_1(
         "credential-process", "--role-arn", ROLE, "--web-identity-token-file", str(token_file)
     )
     assert (code, out) == (1, "")
-    _assert_one_line_error(err, "still expired", "clock")
+    _assert_one_line_error(err, "too soon to use", "clock")
 
 
 # -- cache ----------------------------------------------------------------------------------
@@ -784,17 +785,63 @@ def test_cache_list_and_clear_all(run: Run, tmp_path: Path) -> None:
     assert out.splitlines()[1].split()[-1] == "unreadable"
     code, out, _ = run("cache", "clear", "--all", "--cache-dir", str(directory))
     assert (code, out) == (0, f"removed 1 cache entry from {directory}\n")
-    assert list(directory.iterdir()) == []
+    # Lock files stay: another process may hold one (issue 11, item 16).
+    assert sorted(path.name for path in directory.iterdir()) == [
+        "arwwi-garbage.lock",
+        "arwwi-orphan.lock",
+    ]
+
+
+@pytest.mark.timeout(30)
+def test_cache_list_and_clear_refuse_a_symlinked_directory_in_one_line(
+    run: Run, tmp_path: Path
+) -> None:
+    target = tmp_path / "target"
+    target.mkdir(mode=0o700)
+    (target / "arwwi-garbage.json").write_text("{not json")
+    link = tmp_path / "cache"
+    link.symlink_to(target)
+    for argv in (("cache", "list"), ("cache", "clear", "--all")):
+        code, out, err = run(*argv, "--cache-dir", str(link))
+        assert (code, out) == (1, "")
+        _assert_one_line_error(err, str(link), "symlink")
+    assert (target / "arwwi-garbage.json").exists()
+
+
+@pytest.mark.timeout(30)
+def test_cache_list_shows_a_fifo_entry_as_unreadable_without_blocking(
+    run: Run, tmp_path: Path
+) -> None:
+    directory = tmp_path / "cache"
+    directory.mkdir(mode=0o700)
+    os.mkfifo(directory / ("arwwi-" + "0" * 40 + ".json"))
+    code, out, _ = run("cache", "list", "--cache-dir", str(directory), "--format", "json")
+    assert code == 0
+    (row,) = json.loads(out)["entries"]
+    assert row["state"] == "unreadable"
 
 
 def test_cache_states_follow_the_refresh_policy() -> None:
+    from webid_provider.cache import CacheEntry
     from webid_provider.cli._inspect import entry_state, human_seconds
     from webid_provider.refresh import RefreshPolicy
 
     result = _result()  # one hour, obtained at 12:00
     policy = RefreshPolicy()
     at = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
-    assert entry_state(result, at + timedelta(minutes=40), policy) == "fresh"
-    assert entry_state(result, at + timedelta(minutes=50), policy) == "refresh due"
-    assert entry_state(result, at + timedelta(minutes=61), policy) == "expired"
+    entry = CacheEntry(key="k", result=result, role_arn=ROLE, role_session_name="s")
+    assert entry_state(entry, at + timedelta(minutes=40), policy) == "fresh"
+    assert entry_state(entry, at + timedelta(minutes=50), policy) == "refresh due"
+    assert entry_state(entry, at + timedelta(seconds=3600 - 30), policy) == "unusable"
+    assert entry_state(entry, at + timedelta(minutes=61), policy) == "expired"
+    # A stored (jittered) refresh time wins over the un-jittered window.
+    late = CacheEntry(
+        key="k",
+        result=result,
+        role_arn=ROLE,
+        role_session_name="s",
+        refresh_at=at + timedelta(minutes=48),
+    )
+    assert entry_state(late, at + timedelta(minutes=47), policy) == "fresh"
+    assert entry_state(late, at + timedelta(minutes=48), policy) == "refresh due"
     assert [human_seconds(s) for s in (5, 65, 3725, -65)] == ["5s", "1m 5s", "1h 2m", "1m 5s"]

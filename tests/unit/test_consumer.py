@@ -205,7 +205,7 @@ def test_an_entry_another_process_refreshed_is_adopted(
         expiration=clock() + timedelta(hours=1),
         obtained_at=clock(),
     )
-    key = made.refresher.last_key
+    key = made.refresher.key
     assert key is not None
     CredentialCache(tmp_path / "cache").write(
         CacheEntry(key, newer, ROLE, "s", refresh_at=clock() + timedelta(minutes=45))

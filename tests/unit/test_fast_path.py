@@ -435,7 +435,7 @@ def test_read_private_file_refuses_what_it_must(tmp_path: Path) -> None:
         read_private_file(fifo, max_bytes=10)
     with pytest.raises(FileNotFoundError):
         read_private_file(tmp_path / "absent", max_bytes=10)
-    assert isinstance(UnsafeFileError(), OSError)
+    assert isinstance(UnsafeFileError("x"), OSError)
 
 
 # -- margin and version -----------------------------------------------------------------------

@@ -4,27 +4,36 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
 import jwt
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from webid_provider._botocore import BOTOCORE_MANDATORY_SECONDS
 from webid_provider.cache import CacheEntry, CredentialCache
-from webid_provider.errors import ConfigurationError, StsError, TokenSourceError
+from webid_provider.errors import ClockSkewError, ConfigurationError, StsError, TokenSourceError
 from webid_provider.policy import RefreshPolicy
 from webid_provider.refresh import (
     WebIdentityCredentials,
     WebIdentityRefresher,
     clear_memory_state,
+    run_inline,
 )
 from webid_provider.result import WebIdentityResult
 from webid_provider.settings import TokenSpec, WebIdentitySettings
 from webid_provider.sts import RetryPolicy
-from webid_provider.tokens import StringTokenSource, TokenSource, default_session_name
+from webid_provider.tokens import (
+    StringTokenSource,
+    TokenSource,
+    default_session_name,
+    peek_claims,
+    token_identity,
+)
 
 ROLE = "arn:aws:iam::123456789012:role/web-role"
 HMAC_KEY = "a-test-only-hmac-key-of-at-least-32-bytes"
@@ -257,6 +266,7 @@ def make_refresher(
         clock=clock,
         retry_policy=FAST_RETRIES,
         rng=random.Random(seed),
+        run_job=run_inline,
     )
 
 
@@ -291,14 +301,17 @@ def test_first_call_asks_sts_with_the_settings(
     assert params["DurationSeconds"] == 3600
     material = refresher.key_material(TOKEN)
     assert params["RoleSessionName"] == material.role_session_name
-    assert params["RoleSessionName"] == default_session_name(material.token_identity)
+    # The session name follows the token's identity; the key binds the exact string token.
+    assert params["RoleSessionName"] == default_session_name(
+        token_identity(TOKEN, peek_claims(TOKEN))
+    )
     assert metadata["access_key"] == "ASIAKEY0001"
     assert metadata["secret_key"] == "secret-access-key-1"
     assert metadata["token"] == "session-token-1"
     assert metadata["account_id"] == "123456789012"
     assert refresher.latest is not None
     assert refresher.latest.subject_from_web_identity_token == "system:serviceaccount:ns:app"
-    assert refresher.last_key == material.key()
+    assert refresher.key == material.key()
     entry = cache.read(material.key(), now=clock())
     assert entry is not None
     assert entry.result == refresher.latest
@@ -465,7 +478,7 @@ def test_newer_entry_from_another_process_is_adopted(
 ) -> None:
     refresher = make_refresher(cache, clock, sts)
     refresher()
-    assert refresher.last_key is not None
+    assert refresher.key is not None
     clock.advance(3600 - 675 + 1)
     newer = WebIdentityResult(
         access_key_id="ASIAOTHERPROCESS",
@@ -476,7 +489,7 @@ def test_newer_entry_from_another_process_is_adopted(
     )
     other_process_cache = CredentialCache(tmp_path / "cache")
     assert other_process_cache.write(
-        CacheEntry(key=refresher.last_key, result=newer, role_arn=ROLE, role_session_name="s")
+        CacheEntry(key=refresher.key, result=newer, role_arn=ROLE, role_session_name="s")
     )
     metadata = refresher()
     assert len(sts.calls) == 1
@@ -655,4 +668,272 @@ def test_processes_of_a_host_share_the_refresh_time_drawn_by_the_writer(
         assert reader.latest.access_key_id == stored.result.access_key_id
         state_refresh = expiry_of(reader()) - timedelta(seconds=2)
         assert abs((state_refresh - stored.refresh_at).total_seconds()) < 1e-3
+    assert len(sts.calls) == 1
+
+
+# -- issue 11: trust rule, static stability, no stalls, skew, expired tokens ---------------------
+
+
+def test_cache_list_and_inspect_judge_entries_like_the_refresher(
+    tmp_path: Path, clock: FakeClock, sts: FakeSts
+) -> None:
+    from webid_provider.cli._inspect import entry_state
+
+    cache = CredentialCache(tmp_path / "cache")
+    make_refresher(cache, clock, sts, seed=1)()
+    ((_, entry),) = cache.entries()
+    assert entry is not None
+    assert entry.refresh_at is not None
+    for offset, expected in ((-1.0, "fresh"), (1.0, "refresh due")):
+        clear_memory_state()  # a new process
+        clock.now = entry.refresh_at + timedelta(seconds=offset)  # type: ignore[attr-defined]
+        state = entry_state(entry, clock(), POLICY)
+        before = len(sts.calls)
+        make_refresher(cache, clock, sts, seed=5)()
+        assert state == expected
+        assert (len(sts.calls) > before) == (state == "refresh due")
+
+
+def test_a_string_token_with_the_same_claims_does_not_get_cached_credentials(
+    clock: FakeClock, sts: FakeSts
+) -> None:
+    """A forged token carrying a victim's iss/sub/aud must reach STS, even in memory."""
+    memory_only = CredentialCache(None)
+    make_refresher(memory_only, clock, sts)()
+    forged = jwt.encode(jwt.decode(TOKEN, options={"verify_signature": False}), "x" * 32)
+    assert forged != TOKEN
+    victim_claims = make_refresher(memory_only, clock, sts, token_source=StringTokenSource(forged))
+    victim_claims()
+    assert len(sts.calls) == 2
+    assert sts.calls[1]["WebIdentityToken"] == forged
+    # The exact same token string is still served from memory.
+    make_refresher(memory_only, clock, sts)()
+    assert len(sts.calls) == 2
+
+
+def test_a_rotated_token_file_reuses_the_entry_of_its_identity(
+    tmp_path: Path, clock: FakeClock, sts: FakeSts
+) -> None:
+    from webid_provider.tokens import FileTokenSource
+
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    settings = make_settings(token=TokenSpec(kind="file", file=token_file))
+    cache = CredentialCache(tmp_path / "cache")
+    make_refresher(cache, clock, sts, settings=settings, token_source=FileTokenSource(token_file))()
+    token_file.write_text(make_jwt(iat=1767270000))  # the kubelet rotated it: same identity
+    clear_memory_state()
+    make_refresher(cache, clock, sts, settings=settings, token_source=FileTokenSource(token_file))()
+    assert len(sts.calls) == 1
+
+
+def test_a_new_process_serves_a_due_disk_entry_when_sts_fails(
+    tmp_path: Path, clock: FakeClock, sts: FakeSts
+) -> None:
+    make_refresher(CredentialCache(tmp_path / "cache"), clock, sts)()
+    clear_memory_state()  # a new process...
+    clock.advance(3600 - 300)  # ...finds the entry past its refresh time, still usable
+    sts.error = sts_error("ServiceUnavailable", "", status=503)
+    refresher = make_refresher(CredentialCache(tmp_path / "cache"), clock, sts, seed=8)
+    metadata = refresher()
+    assert metadata["access_key"] == "ASIAKEY0001"
+    assert len(sts.calls) == 2, "one attempt, no hard retries while usable credentials exist"
+    # The same back-off as for credentials held in memory: no call on the next request.
+    refresher()
+    assert len(sts.calls) == 2
+    assert refresher.get().access_key_id == "ASIAKEY0001"
+
+
+def test_get_refreshes_credentials_with_less_than_the_margin_left(
+    tmp_path: Path, clock: FakeClock, sts: FakeSts
+) -> None:
+    refresher = make_refresher(CredentialCache(tmp_path / "cache"), clock, sts)
+    assert refresher.get(min_remaining_seconds=900).access_key_id == "ASIAKEY0001"
+    clock.advance(3600 - 840)  # 14 minutes left: fresh for us, too short for the consumer
+    assert refresher.get().access_key_id == "ASIAKEY0001"
+    assert refresher.get(min_remaining_seconds=900).access_key_id == "ASIAKEY0002"
+    assert len(sts.calls) == 2
+    # Another one-shot process adopts the entry the first one wrote: no call.
+    clear_memory_state()
+    other = make_refresher(CredentialCache(tmp_path / "cache"), clock, sts, seed=11)
+    assert other.get(min_remaining_seconds=900).access_key_id == "ASIAKEY0002"
+    assert len(sts.calls) == 2
+    # When the refresh fails, the usable credentials in hand are returned.
+    clock.advance(3600 - 840)
+    sts.error = sts_error("ServiceUnavailable", "", status=503)
+    assert other.get(min_remaining_seconds=900).access_key_id == "ASIAKEY0002"
+
+
+class BlockingSts(FakeSts):
+    """An STS whose answers wait until the test releases them."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock)
+        self.release = threading.Event()
+        self.entered = threading.Event()
+
+    def assume_role_with_web_identity(self, **params: Any) -> dict[str, Any]:
+        if self.calls:  # the first answer is immediate; later ones wait
+            self.entered.set()
+            assert self.release.wait(10), "the test never released STS"
+        return super().assume_role_with_web_identity(**params)
+
+
+@pytest.mark.timeout(30)
+def test_a_slow_refresh_never_blocks_callers_with_usable_credentials(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    sts = BlockingSts(clock)
+    refresher = WebIdentityRefresher(
+        make_settings(),
+        StringTokenSource(TOKEN),
+        sts_client=lambda: sts,
+        endpoint="e",
+        cache=CredentialCache(tmp_path / "cache"),
+        clock=clock,
+        rng=random.Random(1),
+    )  # the default runner: a background thread
+    credentials = WebIdentityCredentials(refresher)
+    assert credentials.get_frozen_credentials().access_key == "ASIAKEY0001"
+    clock.advance(3600 - 600)  # due, with 10 minutes of validity in hand
+    slowest = 0.0
+    for _ in range(50):
+        started = time.monotonic()
+        assert credentials.get_frozen_credentials().access_key == "ASIAKEY0001"
+        slowest = max(slowest, time.monotonic() - started)
+        clock.advance(0.5)
+    assert sts.entered.wait(5), "a background refresh was started"
+    assert slowest < 0.5, f"a caller waited {slowest:.2f} s behind the refresh"
+    sts.release.set()
+    deadline = time.monotonic() + 10
+    while credentials.get_frozen_credentials().access_key == "ASIAKEY0001":
+        assert time.monotonic() < deadline, "the background refresh never landed"
+        clock.advance(1.0)
+        time.sleep(0.01)
+    assert credentials.get_frozen_credentials().access_key == "ASIAKEY0002"
+    assert len(sts.calls) == 2
+
+
+def test_credentials_dead_on_arrival_are_a_clock_skew_error(
+    cache: CredentialCache, clock: FakeClock, sts: FakeSts
+) -> None:
+    sts.lifetime = -7200  # STS's clock is two hours behind ours
+    refresher = make_refresher(cache, clock, sts)
+    with pytest.raises(ClockSkewError) as info:
+        refresher()
+    assert "clock" in str(info.value)
+    assert isinstance(info.value, BotoCoreError)
+    for _ in range(20):  # many requests: the error is replayed, STS is not asked again
+        clock.advance(0.2)
+        with pytest.raises(ClockSkewError):
+            refresher()
+    assert len(sts.calls) == 1
+    assert cache.entries() == [], "unusable credentials are never cached"
+
+
+def test_clock_skew_is_estimated_from_sts_date_header(clock: FakeClock) -> None:
+    from webid_provider.sts import StsRequest, assume_role_with_web_identity
+
+    class SkewedSts(FakeSts):
+        def assume_role_with_web_identity(self, **params: Any) -> dict[str, Any]:
+            response = super().assume_role_with_web_identity(**params)
+            server_now = self.clock() - timedelta(hours=2)
+            response["Credentials"]["Expiration"] = server_now + timedelta(hours=1)
+            response["ResponseMetadata"]["HTTPHeaders"] = {
+                "date": server_now.strftime("%a, %d %b %Y %H:%M:%S GMT")
+            }
+            return response
+
+    request = StsRequest(role_arn=ROLE, role_session_name="s", token=TOKEN)
+    with pytest.raises(ClockSkewError) as info:
+        assume_role_with_web_identity(SkewedSts(clock), request, clock=clock, min_seconds_left=1)
+    assert info.value.skew_seconds == pytest.approx(7200, abs=1)
+    assert "ahead of STS's by about 7200 s" in str(info.value)
+    assert TOKEN not in str(info.value)
+
+
+def test_an_expired_jwt_fails_locally_without_calling_sts(
+    cache: CredentialCache, clock: FakeClock, sts: FakeSts
+) -> None:
+    expired = make_jwt(exp=int(clock().timestamp()) - 30)
+    refresher = make_refresher(cache, clock, sts, token_source=StringTokenSource(expired))
+    with pytest.raises(TokenSourceError) as info:
+        refresher()
+    assert "expired at" in str(info.value)
+    assert expired not in str(info.value)
+    assert sts.calls == []
+
+
+def test_expired_token_exception_retries_only_with_a_different_token(
+    cache: CredentialCache, clock: FakeClock, sts: FakeSts
+) -> None:
+    source = SwitchableTokenSource(TOKEN)
+    sts.error = sts_error("ExpiredTokenException", "Token expired")
+    with pytest.raises(StsError):
+        make_refresher(cache, clock, sts, token_source=source)()
+    assert len(sts.calls) == 1, "the same token again would fail again"
+    assert source.reads == 2
+
+
+def test_retry_budget_counts_the_time_attempts_take() -> None:
+    from webid_provider.sts import call_with_retries
+
+    now = [0.0]
+
+    def slow_failure(token: str) -> WebIdentityResult:
+        now[0] += 9.5  # STS answers 503 after 9.5 s
+        raise StsError("503", code="ServiceUnavailable", retryable=True)
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    with pytest.raises(StsError):
+        call_with_retries(
+            slow_failure,
+            lambda: TOKEN,
+            policy=RetryPolicy(max_attempts=4, max_total_seconds=20),
+            sleep=sleep,
+            monotonic=lambda: now[0],
+            rng=random.Random(1),
+        )
+    assert now[0] <= 20, f"blocked {now[0]:.1f} s against a 20 s budget"
+
+
+@pytest.mark.timeout(30)
+def test_a_waiter_adopts_an_entry_written_while_the_lock_is_held(
+    tmp_path: Path, clock: FakeClock, sts: FakeSts
+) -> None:
+    import filelock
+
+    writer = make_refresher(CredentialCache(tmp_path / "writer"), clock, sts)
+    writer()
+    key = writer.key
+    assert key is not None
+    ((_, entry),) = CredentialCache(tmp_path / "writer").entries()
+    assert entry is not None
+    cache = CredentialCache(tmp_path / "cache", lock_timeout_seconds=20)
+    holder = filelock.FileLock(str(tmp_path / "cache" / f"{key}.lock"))
+    holder.acquire()  # another process holds the lock and is stuck
+    clear_memory_state()
+    timer = threading.Timer(0.5, lambda: cache.write(entry))  # ...after writing the entry
+    timer.start()
+    try:
+        started = time.monotonic()
+        assert make_refresher(cache, clock, sts)()["access_key"] == "ASIAKEY0001"
+        assert time.monotonic() - started < 5, "waited for the stuck lock instead of the entry"
+    finally:
+        timer.join()
+        holder.release()
+    assert len(sts.calls) == 1
+
+
+def test_get_with_a_margin_no_refresh_can_meet_does_not_refresh_every_time(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    sts = FakeSts(clock, lifetime=900)
+    refresher = make_refresher(CredentialCache(tmp_path / "cache"), clock, sts)
+    refresher.get(min_remaining_seconds=900)
+    for _ in range(10):
+        clock.advance(10)
+        refresher.get(min_remaining_seconds=900)
     assert len(sts.calls) == 1

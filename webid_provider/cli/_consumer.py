@@ -206,7 +206,7 @@ def _held_or_cached(supply: CredentialSupply) -> WebIdentityResult:
         try:
             return _call(supply.refresher, supply.clock)
         except (StsError, TokenSourceError) as exc:
-            key = supply.refresher.last_key
+            key = supply.refresher.key
             now = supply.clock()
             entry = supply.refresher.cache.read(key, now=now) if key is not None else None
             if entry is None or not supply.refresher.policy.usable(entry.result, now):

@@ -198,7 +198,7 @@ def _record_for_fast_path(
     settings, refresher = supply.settings, supply.refresher
     if settings.token.kind != "file" or settings.token.file is None:
         return
-    if settings.cache_dir is None or refresher.last_key is None or not refresher.cache.enabled:
+    if settings.cache_dir is None or refresher.key is None or not refresher.cache.enabled:
         return
     token_file = str(settings.token.file)
     try:
@@ -206,7 +206,7 @@ def _record_for_fast_path(
         material = refresher.key_material(token)
     except (OSError, UnicodeDecodeError, ConfigurationError):
         return
-    if material.key() != refresher.last_key or _fingerprint(arguments) != before:
+    if material.key() != refresher.key or _fingerprint(arguments) != before:
         return
     record = IndexRecord(
         key=material.key(),

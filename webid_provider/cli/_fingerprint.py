@@ -26,16 +26,14 @@ Standard library only, and only cheap modules of it (no ``pathlib``, ``tempfile`
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
 import re
-import stat
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple, Optional
 
-from webid_provider._files import UnsafeFileError, read_private_file
+from webid_provider._files import read_private_file
 
 INDEX_VERSION = 1
 INDEX_PREFIX = "cp-"
@@ -57,33 +55,15 @@ class IndexRecord(NamedTuple):
 
 
 def read_followed_file(path: str, *, max_bytes: int) -> bytes:
-    """Read a regular file through symlinks, without blocking on FIFOs and within a bound.
+    """Read a config, token or authorization-token file: through symlinks (the kubelet and
+    ConfigMaps mount them behind a ``..data`` symlink), whoever owns it, never blocking on a
+    FIFO, regular files only, at most ``max_bytes``.
 
     :raises FileNotFoundError: when it does not exist
     :raises UnsafeFileError: when it is not a regular file or larger than ``max_bytes``
     :raises OSError: for any other failure
     """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise UnsafeFileError(errno.EINVAL, "is not a regular file", path)
-        if info.st_size > max_bytes:
-            raise UnsafeFileError(errno.EFBIG, f"is larger than {max_bytes} bytes", path)
-        chunks: list[bytes] = []
-        size = 0
-        while size <= max_bytes:
-            chunk = os.read(fd, max_bytes + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    finally:
-        os.close(fd)
-    if size > max_bytes:  # it grew after fstat
-        raise UnsafeFileError(errno.EFBIG, f"is larger than {max_bytes} bytes", path)
-    return b"".join(chunks)
+    return read_private_file(path, max_bytes=max_bytes, require_owner=False, follow_symlinks=True)
 
 
 def cache_directory(arguments: Sequence[str], environ: Mapping[str, str]) -> Optional[str]:

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from webid_provider.cache import CredentialCache
+from webid_provider.cache import CacheEntry, CredentialCache
 from webid_provider.cli._common import (
     UsageError,
     add_web_identity_options,
@@ -36,7 +36,6 @@ from webid_provider.cli._common import (
 from webid_provider.errors import ConfigurationError, TokenSourceError
 from webid_provider.provider import WebIdentityProvider
 from webid_provider.refresh import RefreshPolicy, utc_now
-from webid_provider.result import WebIdentityResult
 from webid_provider.settings import WebIdentitySettings
 from webid_provider.sts import create_sts_client
 from webid_provider.tokens import TokenClaims, peek_claims
@@ -87,18 +86,18 @@ def _with_relative(stamp: Optional[str], now: datetime) -> str:
     return f"{stamp} ({_relative(datetime.fromisoformat(stamp), now)})"
 
 
-def entry_state(result: WebIdentityResult, now: datetime, policy: RefreshPolicy) -> str:
-    """``fresh``, ``refresh due`` or ``expired``, as a new process would judge the entry."""
-    if result.seconds_left(now) <= 0:
-        return "expired"
-    return "fresh" if policy.fresh(result, now) else "refresh due"
+def entry_state(entry: CacheEntry, now: datetime, policy: RefreshPolicy) -> str:
+    """``fresh``, ``refresh due``, ``unusable`` or ``expired``: the refresher's own judgement
+    (:meth:`~webid_provider.policy.RefreshPolicy.phase`, with the entry's stored refresh time)."""
+    return policy.phase(entry.result, entry.refresh_at, now).value
 
 
-def entry_schedule(
-    result: WebIdentityResult, now: datetime, policy: RefreshPolicy
-) -> dict[str, Any]:
-    """When the entry was obtained, is refreshed by a new process, stops being used, expires."""
-    refresh_at = result.expiration - timedelta(seconds=policy.advisory_seconds(result))
+def entry_schedule(entry: CacheEntry, now: datetime, policy: RefreshPolicy) -> dict[str, Any]:
+    """When the entry was obtained, is refreshed, stops being used, expires."""
+    result = entry.result
+    refresh_at = entry.refresh_at or result.expiration - timedelta(
+        seconds=policy.advisory_seconds(result)
+    )
     stop_at = result.expiration - timedelta(seconds=policy.stop_seconds(result))
     return {
         "assumed_role_arn": result.assumed_role_user.arn if result.assumed_role_user else None,
@@ -243,13 +242,15 @@ def _cache_report(
             report.update(state="unreadable", reason="the cache entry is unreadable")
             return report
         entry = parsed
-    state = entry_state(entry.result, now, policy)
-    report.update(entry_schedule(entry.result, now, policy))
+    state = entry_state(entry, now, policy)
+    report.update(entry_schedule(entry, now, policy))
     report["state"] = state
     if state == "expired":
         report["reason"] = f"the cache entry expired at {entry.result.expiration.isoformat()}"
     elif state == "refresh due":
-        report["reason"] = "the cache entry is in its refresh window"
+        report["reason"] = "the cache entry is past its refresh time"
+    elif state == "unusable":
+        report["reason"] = "the cache entry is too close to its expiration to be used"
     return report
 
 

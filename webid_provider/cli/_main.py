@@ -1,9 +1,11 @@
 """Argument parsing, dispatch, logging and exit statuses of the ``webid-provider`` command.
 
 Every failure ends here and becomes one line on stderr, ``webid-provider: error: <message>``,
-and an exit status: 2 for bad input (usage, ``ConfigurationError``, ``TokenSourceError``,
-malformed JSON or YAML, unknown profile), 1 for STS and other runtime failures, 130 for
-Ctrl-C. argparse's multi-line usage dumps are replaced by the same one-line form.
+and an exit status: 2 for bad input (usage, ``ConfigurationError``, a ``TokenSourceError``
+that needs fixing first such as a missing token file or command, malformed JSON or YAML,
+unknown profile), 1 for STS and other runtime failures (a token command that ran and failed or
+timed out included: the cause may be transient), 130 for Ctrl-C. argparse's multi-line usage
+dumps are replaced by the same one-line form.
 
 Logging: the package's warnings go to stderr as ``webid-provider: warning: ...``. botocore is
 silenced because it logs tracebacks of failed refreshes, and at DEBUG level its request logs
@@ -116,6 +118,8 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 def classify(exc: BaseException) -> tuple[int, str]:
     """The exit status and the one-line message for a failure."""
+    if isinstance(exc, TokenSourceError) and exc.retryable:
+        return EXIT_FAILURE, str(exc)  # a token command that ran and failed: maybe transient
     if isinstance(exc, (UsageError, ConfigurationError, TokenSourceError)):
         return EXIT_USAGE, str(exc)
     if isinstance(exc, ProfileNotFound):

@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Optional
 
@@ -308,9 +308,15 @@ def test_serve_hands_out_credentials_outside_the_consumers_window(
     irsa_env: Any, server: Server
 ) -> None:
     irsa_env.emulator.lifetime_seconds = 14 * 60
-    done = _run([WEBID, "credential-process"])  # another consumer left a 14-minute entry
+    done = _run([WEBID, "credential-process"])  # another consumer left an entry...
     assert done.returncode == 0, done.stderr
     irsa_env.emulator.lifetime_seconds = None
+    (path,) = irsa_env.cache_dir.glob("arwwi-*.json")  # ...of a one-hour session, 46 min old
+    entry = json.loads(path.read_text())
+    expiration = datetime.fromisoformat(json.loads(done.stdout)["Expiration"])
+    entry["ObtainedAt"] = (expiration - timedelta(hours=1)).isoformat()
+    entry["RefreshAt"] = (expiration - timedelta(minutes=11.25)).isoformat()  # not due yet
+    path.write_text(json.dumps(entry))
     token = server.token_file.read_text()
     for _ in range(5):
         status, body = server.get(token)
@@ -348,8 +354,8 @@ def test_serve_bad_input_exits_2_before_any_sts_call(irsa_env: Any, tmp_path: Pa
     short.write_text("abc")
     for path, needle in (
         (tmp_path / "missing", "does not exist"),
-        (tmp_path, "not a regular file"),
-        (fifo, "not a regular file"),
+        (tmp_path, "is a directory"),
+        (fifo, "is a FIFO"),
         (short, "visible ASCII"),
     ):
         done = _run([WEBID, "serve", "--authorization-token-file", str(path)])

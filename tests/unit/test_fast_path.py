@@ -280,6 +280,10 @@ CORRUPTIONS: dict[str, Callable[[dict[str, Any]], None]] = {
     "bad-audience": lambda d: d["Response"].update(Audience=5),
     "credentials-list": lambda d: d["Response"].update(Credentials=["x"]),
     "no-refresh-at": lambda d: d.update(RefreshAt=None),
+    "role-not-text": lambda d: d.update(RoleArn=5),
+    "overflowing-expiration": lambda d: d["Response"]["Credentials"].update(
+        Expiration="9999-12-31T23:59:59-23:59"
+    ),
 }
 
 
@@ -296,6 +300,31 @@ def test_corrupt_entries_are_refused_by_both_paths(
     if full is not None:  # only "no-refresh-at" is readable, and then the full path decides
         assert full.refresh_at is None
     assert host.output() is None
+
+
+@pytest.mark.parametrize("layout", ["group-writable", "symlink"])
+def test_a_cache_directory_the_full_path_refuses_is_refused(
+    host: Host, tmp_path: Path, layout: str
+) -> None:
+    host.store(make_result())
+    assert host.output() is not None
+    if layout == "group-writable":
+        host.cache_dir.chmod(0o770)
+    else:
+        real = tmp_path / "real-cache"
+        host.cache_dir.rename(real)
+        host.cache_dir.symlink_to(real)
+    assert host.output() is None
+
+
+def test_an_unforeseen_failure_falls_back_to_the_full_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*_: Any, **__: Any) -> Optional[str]:
+        raise OverflowError("anything")
+
+    monkeypatch.setattr(_fast, "credential_process_output", broken)
+    assert _fast.run(["credential-process"]) is None
 
 
 def test_an_entry_the_cache_reads_is_read_with_the_same_values(host: Host) -> None:

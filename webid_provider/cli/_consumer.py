@@ -4,21 +4,17 @@ container endpoint.
 Both hand credentials to an SDK that decides by itself when to ask again (botocore: once fewer
 than 15 minutes are left). :func:`credentials_with_margin` is the one place that decides what
 they hand out: credentials with at least the consumer margin left when a refresh can provide
-them (:mod:`webid_provider.cli._margin`), else the usable credentials in hand.
+them (:mod:`webid_provider.cli._margin`: the margin plus jitter, none for sessions too short to
+outlive it), else the usable credentials in hand. The refresh itself is
+:meth:`~webid_provider.refresh.WebIdentityRefresher.get`: one STS call per host under the file
+lock, a newer entry another process wrote adopted instead, static stability on failure.
 
-Interim implementation (issue 13): the refresher (:mod:`webid_provider.refresh`) has no notion
-of a consumer margin yet, so this module asks it twice when needed: first as every other
-process does (memory, disk, lock, STS), then, if the answer has less than the margin left, once
-more through a refresher whose policy counts credentials with less than the margin as unusable
-and which makes a single STS attempt. A newer entry another process wrote is adopted instead
-of calling STS; a failed margin refresh keeps the credentials in hand (static stability) and
-backs off. A new process holds nothing in memory, and today's refresher then raises when its
-refresh fails even though the cache entry is still usable, so the entry is read back and
-handed out in that case. When the refresher gains ``get(min_remaining_seconds=...)``,
-:func:`credentials_with_margin` becomes that one call.
+What this layer adds: the margin rules above, and, for the long-running endpoint, a back-off
+between margin refreshes that could not give the margin (STS down, or a session that cannot
+outlive it): without it every consumer request during an STS outage, which the consumer makes
+because the credentials it holds are inside its window, would make one STS attempt.
 
-Security: nothing here logs credentials or the token; failures are logged by class and
-message, which the package's exceptions keep free of secrets.
+Security: nothing here logs credentials or the token.
 """
 
 from __future__ import annotations
@@ -43,13 +39,11 @@ from webid_provider.cli._margin import (
     jittered,
     parse_min_remaining,
 )
-from webid_provider.errors import ConfigurationError, StsError, TokenSourceError, WebIdProviderError
-from webid_provider.policy import RefreshPolicy, utc_now
+from webid_provider.policy import utc_now
 from webid_provider.provider import WebIdentityProvider
 from webid_provider.refresh import Clock, WebIdentityRefresher
 from webid_provider.result import WebIdentityResult
 from webid_provider.settings import WebIdentitySettings
-from webid_provider.sts import SINGLE_ATTEMPT
 
 logger = logging.getLogger(__name__)
 
@@ -78,35 +72,18 @@ def _min_remaining(value: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-@dataclass(frozen=True)
-class _MarginPolicy(RefreshPolicy):
-    """The default schedule, except that credentials with less than the margin left are not
-    usable: the refresher then adopts a newer entry or calls STS instead of serving them."""
-
-    min_remaining_seconds: float = 0.0
-
-    def usable(self, result: WebIdentityResult, now: datetime) -> bool:
-        return (
-            super().usable(result, now) and result.seconds_left(now) >= self.min_remaining_seconds
-        )
-
-
 @dataclass
 class CredentialSupply:
     """One resolved configuration and its refresher, shared by every hand-out of a command.
 
-    Thread-safe: calls of the shared refresher are serialised, and the margin refresh and its
-    back-off have their own lock.
+    Thread-safe: the refresher is; the margin back-off has its own lock.
     """
 
     session: Any
-    options: dict[str, Any]
     settings: WebIdentitySettings
     refresher: WebIdentityRefresher
     clock: Clock = utc_now
     rng: random.Random = field(default_factory=random.Random)
-    #: serialises calls of ``refresher``, whose ``latest`` is per object, not per call
-    _refresh_lock: threading.Lock = field(default_factory=threading.Lock)
     _margin_lock: threading.Lock = field(default_factory=threading.Lock)
     _margin_failures: int = 0
     _margin_next_attempt_at: Optional[datetime] = None
@@ -129,7 +106,6 @@ def build_supply(
         raise UsageError(no_settings_message(args.profile))
     return CredentialSupply(
         session=session,
-        options=options,
         settings=settings,
         refresher=provider.refresher(settings),
         clock=clock,
@@ -146,87 +122,44 @@ def credentials_with_margin(
     call per host under the file lock; an entry another process wrote with enough time left is
     adopted instead. If that refresh fails, the usable credentials in hand are returned.
 
-    To become ``supply.refresher.get(min_remaining_seconds=...)`` once the refresher offers it.
-
     :raises WebIdProviderError: only when no usable credentials can be had
     """
     started = supply.clock()
-    result = _held_or_cached(supply)
     margin = effective_margin(supply.settings.duration_seconds, min_remaining_seconds)
-    if margin <= 0:
-        return result
-    needed = jittered(margin, supply.rng)
-    now = supply.clock()
-    if result.seconds_left(now) >= needed:
-        return result
-    if result.obtained_at >= started:
-        # STS issued these during this very call: asking again at once would not get more.
-        return result
-    if not supply._margin_lock.acquire(blocking=False):
-        return result  # another thread is refreshing; never make a caller wait meanwhile
-    try:
-        if supply._margin_next_attempt_at is not None and now < supply._margin_next_attempt_at:
-            return result
-        try:
-            better = _call(_margin_refresher(supply, needed), supply.clock)
-        except (StsError, TokenSourceError, ConfigurationError) as exc:
-            supply._margin_failures += 1
-            delay = min(MAX_MARGIN_BACKOFF_SECONDS, 2.0 ** (supply._margin_failures - 1))
-            supply._margin_next_attempt_at = supply.clock() + timedelta(
-                seconds=delay * supply.rng.uniform(0.5, 1.0)
-            )
-            logger.warning(
-                "refreshing credentials for the consumer margin failed (%s); still handing out "
-                "credentials valid until %s",
-                exc,
-                result.expiration.isoformat(),
-            )
-            return result
-        supply._margin_failures = 0
-        supply._margin_next_attempt_at = None
-        return better if better.expiration > result.expiration else result
-    finally:
-        supply._margin_lock.release()
-
-
-def _margin_refresher(supply: CredentialSupply, needed_seconds: float) -> WebIdentityRefresher:
-    provider = WebIdentityProvider(
-        supply.session,
-        supply.options,
-        clock=supply.clock,
-        policy=_MarginPolicy(min_remaining_seconds=needed_seconds),
-        retry_policy=SINGLE_ATTEMPT,
-    )
-    return provider.refresher(supply.settings)
-
-
-def _held_or_cached(supply: CredentialSupply) -> WebIdentityResult:
-    """The refresher's answer; if its refresh failed, a cache entry that is still usable."""
-    with supply._refresh_lock:
-        try:
-            return _call(supply.refresher, supply.clock)
-        except (StsError, TokenSourceError) as exc:
-            key = supply.refresher.key
-            now = supply.clock()
-            entry = supply.refresher.cache.read(key, now=now) if key is not None else None
-            if entry is None or not supply.refresher.policy.usable(entry.result, now):
-                raise
-            logger.warning(
-                "refreshing credentials failed (%s); handing out cached credentials valid until %s",
-                exc,
-                entry.result.expiration.isoformat(),
-            )
-            return entry.result
-
-
-def _call(refresher: WebIdentityRefresher, clock: Clock) -> WebIdentityResult:
-    refresher()
-    result = refresher.latest
-    assert result is not None  # the refresher raised otherwise
-    if result.seconds_left(clock()) <= 0:
-        raise WebIdProviderError(
-            f"fresh credentials are still expired by this host's clock (they expire at "
-            f"{result.expiration.isoformat()}); check the clock against STS's (Expiration is in "
-            "UTC)"
-        )
+    needed = jittered(margin, supply.rng) if margin > 0 else 0.0
+    with supply._margin_lock:
+        if supply._margin_next_attempt_at is not None and started < supply._margin_next_attempt_at:
+            needed = 0.0  # backing off: what the refresh policy alone would hand out
+    # Always a positive minimum: get(0) may leave a due refresh to a background thread, which a
+    # one-shot command would abandon at exit; any positive margin refreshes now instead.
+    result = supply.refresher.get(min_remaining_seconds=max(needed, _ONE_SHOT_SECONDS))
+    if needed > 0:
+        _record_margin_outcome(supply, result, needed, started)
     return result
+
+
+#: the smallest margin asked of the refresher (see :func:`credentials_with_margin`)
+_ONE_SHOT_SECONDS = 0.001
+
+
+def _record_margin_outcome(
+    supply: CredentialSupply, result: WebIdentityResult, needed: float, started: datetime
+) -> None:
+    """Back off after a margin refresh that did not give the margin; reset after one that did."""
+    now = supply.clock()
+    short = result.seconds_left(now) < needed and result.obtained_at < started
+    with supply._margin_lock:
+        if not short:
+            supply._margin_failures = 0
+            supply._margin_next_attempt_at = None
+            return
+        supply._margin_failures += 1
+        delay = min(MAX_MARGIN_BACKOFF_SECONDS, 2.0 ** (supply._margin_failures - 1))
+        supply._margin_next_attempt_at = now + timedelta(
+            seconds=delay * supply.rng.uniform(0.5, 1.0)
+        )
+    logger.info(
+        "credentials valid until %s are inside the consumer margin and no refresh gave more; "
+        "handing them out",
+        result.expiration.isoformat(),
+    )

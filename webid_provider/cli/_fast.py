@@ -7,8 +7,9 @@ give without calling STS:
 
 1. the command is ``credential-process`` with no ``--debug``, ``--help``, ``--version``,
    ``--no-cache`` or ``file://`` argument;
-2. the index record for the fingerprint of the arguments, environment and AWS config files
-   exists (:mod:`webid_provider.cli._fingerprint`; written by the full path);
+2. the cache directory passes the full path's trust checks (ours, not a symlink, not writable
+   by others), and holds the index record for the fingerprint of the arguments, environment
+   and AWS config files (:mod:`webid_provider.cli._fingerprint`; written by the full path);
 3. the token file it names still holds a token of the recorded identity;
 4. the cache entry of the recorded key is ours, well-formed, before its refresh time, and has
    the consumer margin left (:mod:`webid_provider.cli._margin`).
@@ -34,8 +35,10 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
+from webid_provider._cache_dir import check_private_directory
 from webid_provider._files import read_private_file
 from webid_provider._jwt import peek_claims, token_identity
 from webid_provider.cli._documents import credential_process_fields, credential_process_text
@@ -76,7 +79,10 @@ class CachedCredentials(NamedTuple):
 
 def run(arguments: Sequence[str]) -> Optional[int]:
     """Print credentials and return 0, or return ``None`` for the full path to run."""
-    text = credential_process_output(arguments, os.environ)
+    try:
+        text = credential_process_output(arguments, os.environ)
+    except Exception:  # any doubt, even an unforeseen one, is the full path's to report
+        return None
     if text is None:
         return None
     try:
@@ -101,7 +107,7 @@ def credential_process_output(
     if any(option in _FULL_PATH_FLAGS or "file://" in option for option in options):
         return None
     directory = cache_directory(options, environ)
-    if directory is None:
+    if directory is None or not _trusted_directory(directory):
         return None
     from webid_provider import __version__
 
@@ -139,13 +145,23 @@ def _token_has_identity(path: str, identity: str) -> bool:
     return token_identity(token, peek_claims(token)) == identity
 
 
+def _trusted_directory(directory: str) -> bool:
+    """Whether the full path would use ``directory``: ours, a real directory, not writable by
+    others (:func:`webid_provider._cache_dir.check_private_directory`)."""
+    try:
+        check_private_directory(Path(directory))
+    except OSError:
+        return False
+    return True
+
+
 def read_entry(directory: str, key: str) -> Optional[CachedCredentials]:
     """The entry for ``key`` when the full path would accept it and it has a refresh time."""
     try:
         data = read_private_file(os.path.join(directory, f"{key}.json"), max_bytes=_MAX_ENTRY_BYTES)
         document = json.loads(data.decode("utf-8"))
         return _parse_entry(document, key)
-    except (OSError, ValueError, TypeError, KeyError, RecursionError):
+    except Exception:  # untrusted bytes: any parse failure is a miss, as the cache's own reader
         return None
 
 
@@ -157,6 +173,8 @@ def _parse_entry(document: Any, key: str) -> Optional[CachedCredentials]:
         return None
     credentials = response.get("Credentials")
     if not isinstance(credentials, dict):
+        return None
+    if not all(isinstance(document.get(name, ""), str) for name in ("RoleArn", "RoleSessionName")):
         return None
     parse_timestamp(document.get("ObtainedAt"))  # the full path refuses entries without it
     account_id = None

@@ -31,6 +31,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from webid_provider._files import UnsafeFileError
 from webid_provider.cli._common import UsageError, add_web_identity_options
 from webid_provider.cli._consumer import (
     CredentialSupply,
@@ -186,6 +187,8 @@ def read_authorization_token(path: str) -> str:
         data = read_followed_file(path, max_bytes=MAX_AUTHORIZATION_TOKEN_CHARS + 64)
     except FileNotFoundError as exc:
         raise UsageError(f"{option}: {path} does not exist") from exc
+    except UnsafeFileError as exc:  # its text names the path and what it is
+        raise UsageError(f"{option}: {exc}") from exc
     except OSError as exc:
         raise UsageError(f"{option}: cannot read {path}: {exc.strerror or exc}") from exc
     try:

@@ -48,7 +48,6 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-_TEST_EXTRA_MODULES = frozenset({"moto", "cryptography", "werkzeug", "flask", "pytest", "yaml"})
 
 
 class _Parser(argparse.ArgumentParser):
@@ -108,18 +107,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    try:
+    with _testing_extra("demo"):
         from webid_provider.testing.demo import run_demo
 
         return int(run_demo(sys.stdout))
+
+
+@contextmanager
+def _testing_extra(command: str) -> Iterator[None]:
+    """Turn a missing ``testing`` extra into a usage error carrying the install command."""
+    try:
+        yield
     except ImportError as exc:
-        root = (getattr(exc, "name", None) or "").split(".")[0]
-        if root in _TEST_EXTRA_MODULES:
-            raise UsageError(
-                "the demo needs the testing extra: pip install 'webid-provider[testing]'"
-            ) from exc
-        if getattr(exc, "name", None) == "webid_provider.testing.demo":
-            raise WebIdProviderError("the demo is not part of this installation") from exc
+        if (exc.name or "").startswith("webid_provider.testing"):
+            raise WebIdProviderError(f"the {command} is not part of this installation") from exc
+        from webid_provider.testing._extra import INSTALL_HINT, is_missing_extra
+
+        if is_missing_extra(exc):
+            message = f"the {command} command needs the testing extra: {INSTALL_HINT}"
+            raise UsageError(message) from exc
         raise
 
 

@@ -9,6 +9,7 @@ signed requests, and the pytest fixtures.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import socket
 import threading
@@ -294,6 +295,25 @@ _LONG_ARN = "arn:aws:iam::aws:policy/" + "P" * 200
             {"Policy": POLICY, "PolicyArns": [{"arn": _LONG_ARN}] * 10},
             "PackedPolicyTooLarge",
             "Packed policy consumes",
+        ),
+        # Constraints read from botocore's STS model, not hand-coded:
+        (
+            {"ProviderId": "abc"},
+            "ValidationError",
+            "Value 'abc' at 'providerId' failed to satisfy constraint: "
+            "Member must have length greater than or equal to 4",
+        ),
+        (
+            {"MinimumSessionTokenSize": 4097},
+            "ValidationError",
+            "at 'minimumSessionTokenSize' failed to satisfy constraint: "
+            "Member must have value less than or equal to 4096",
+        ),
+        (
+            {"PolicyArns": [{"arn": "arn:aws:iam::aws:policy/" + "P" * 2030}]},
+            "ValidationError",
+            "at 'policyArns.1.member.arn' failed to satisfy constraint: "
+            "Member must have length less than or equal to 2048",
         ),
     ],
 )
@@ -637,6 +657,38 @@ def test_get_request_with_query_string(sts_emulator: StsEmulator, oidc_issuer: O
 
     assert "<SubjectFromWebIdentityToken>system:serviceaccount:default:app<" in body
     assert sts_emulator.calls[0].role_session_name == "via-get"
+
+
+def test_chunked_form_body(sts_emulator: StsEmulator, oidc_issuer: OidcIssuer) -> None:
+    """werkzeug de-chunks the body; the middleware reads the form and moto still gets it."""
+    form = urllib.parse.urlencode(
+        {
+            "Action": "AssumeRoleWithWebIdentity",
+            "Version": "2011-06-15",
+            "RoleArn": ROLE,
+            "RoleSessionName": "chunked",
+            "WebIdentityToken": oidc_issuer.mint(),
+        }
+    ).encode()
+    port = int(sts_emulator.endpoint_url.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.putrequest("POST", "/")
+        connection.putheader("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+        connection.putheader("Transfer-Encoding", "chunked")
+        connection.endheaders()
+        for start in range(0, len(form), 100):
+            chunk = form[start : start + 100]
+            connection.send(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        connection.send(b"0\r\n\r\n")
+        answer = connection.getresponse()
+        body = answer.read().decode()
+    finally:
+        connection.close()
+
+    assert answer.status == 200, body
+    assert "<AccessKeyId>ASIA" in body
+    assert sts_emulator.calls[0].role_session_name == "chunked"
 
 
 def test_no_token_reaches_logs_or_records(

@@ -37,10 +37,10 @@ from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Type
 
-from webid_provider.testing import _front
-from webid_provider.testing._answers import mint_with_moto, render_success, silence_access_log
+from webid_provider.testing._answers import mint_with_moto, render_success
 from webid_provider.testing._faults import Fault, FaultPlan
 from webid_provider.testing._records import DROPPED, SignedRequest, StsCall, call_record
+from webid_provider.testing._server import StsMiddleware, moto_application, start_server
 from webid_provider.testing._token import Identity, OpaqueToken, verify_token
 from webid_provider.testing._validate import (
     DEFAULT_MAX_SESSION_DURATION,
@@ -50,6 +50,7 @@ from webid_provider.testing._validate import (
     packed_policy_size,
     parse_request,
 )
+from webid_provider.testing._wire import Reply, json_error, request_id, sts_error, xml_reply
 
 if TYPE_CHECKING:
     from webid_provider.testing.issuer import OidcIssuer
@@ -100,60 +101,36 @@ class StsEmulator:
         self._calls: List[StsCall] = []
         self._signed: List[SignedRequest] = []
         self._issued: Dict[str, datetime] = {}
-        self._moto: Any = None
-        self._front: Optional[_front.FrontServer] = None
+        self._moto_app: Any = None
+        self._server: Any = None
         self._thread: Optional[threading.Thread] = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> StsEmulator:
-        """Start moto and the front; returns ``self``.
+        """Start the server (moto's application behind our middleware); returns ``self``.
 
         :raises RuntimeError: when already started
         """
-        from moto.server import ThreadedMotoServer
-
-        if self._front is not None:
+        if self._server is not None:
             raise RuntimeError("the STS emulator is already running")
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        moto.start()
-        try:
-            backend = moto.get_host_and_port()
-            silence_access_log(moto)
-            front = _front.FrontServer(self, (str(backend[0]), int(backend[1])))
-            try:
-                thread = threading.Thread(
-                    target=front.serve_forever,
-                    kwargs={"poll_interval": 0.05},
-                    name="webid-sts-emulator",
-                    daemon=True,
-                )
-                thread.start()
-            except BaseException:
-                front.server_close()
-                raise
-        except BaseException:
-            moto.stop()
-            raise
+        moto_app = moto_application()
         self._stopping.clear()
-        self._moto, self._front, self._thread = moto, front, thread
-        logger.debug("sts emulator listening on %s, moto on %s:%s", self.endpoint_url, *backend)
+        self._moto_app = moto_app
+        self._server, self._thread = start_server(StsMiddleware(self, moto_app))
+        logger.debug("sts emulator listening on %s", self.endpoint_url)
         return self
 
     def stop(self) -> None:
-        """Stop the front (joining its threads) and moto. Safe to call twice."""
-        front, thread, moto = self._front, self._thread, self._moto
-        self._front = self._thread = self._moto = None
+        """Stop the server and its thread. Safe to call twice."""
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
         self._stopping.set()
-        try:
-            if front is not None:
-                front.shutdown()
-                front.server_close()
-            if thread is not None:
-                thread.join()
-        finally:
-            if moto is not None:
-                moto.stop()
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join()
 
     def __enter__(self) -> StsEmulator:
         return self.start()
@@ -172,10 +149,10 @@ class StsEmulator:
 
         :raises RuntimeError: before :meth:`start`
         """
-        front = self._front
-        if front is None:
+        server = self._server
+        if server is None:
             raise RuntimeError("the STS emulator is not running; call start() first")
-        return f"http://127.0.0.1:{front.port}"
+        return f"http://127.0.0.1:{server.server_port}"
 
     @property
     def issuer(self) -> OidcIssuer:
@@ -331,9 +308,15 @@ class StsEmulator:
         with self._lock:
             return sum(1 for request in self._signed if request.expired)
 
-    # -- front callbacks (called from handler threads) ---------------------------------
+    # -- middleware callbacks (called from request threads) -----------------------------
 
-    def check_signed(self, access_key_id: str, *, json_protocol: bool) -> Optional[_front.Reply]:
+    def handle_local(
+        self, method: str, path: str, params: Mapping[str, Sequence[str]]
+    ) -> Optional[Reply]:
+        """Nothing yet: every path goes to moto."""
+        return None
+
+    def check_signed(self, access_key_id: str, *, json_protocol: bool) -> Optional[Reply]:
         """Record a signed request; refuse it when its emulator-issued key has expired."""
         now = datetime.now(timezone.utc)
         with self._lock:
@@ -344,10 +327,10 @@ class StsEmulator:
             return None
         message = "The security token included in the request is expired"
         if json_protocol:
-            return _front.json_error("ExpiredTokenException", message)
-        return _front.sts_error("ExpiredToken", message)
+            return json_error("ExpiredTokenException", message)
+        return sts_error("ExpiredToken", message)
 
-    def handle_web_identity(self, params: Mapping[str, Sequence[str]]) -> _front.Reply:
+    def handle_web_identity(self, params: Mapping[str, Sequence[str]]) -> Reply:
         """Fault, validate, mint through moto, rewrite; record the call either way."""
         arrived = datetime.now(timezone.utc)
         request = parse_request(params)
@@ -362,8 +345,8 @@ class StsEmulator:
         if fault is not None:
             self._record(arrived, request, DROPPED if fault.drop else fault.code)
             if fault.drop:
-                return _front.Reply(drop=True)
-            return _front.sts_error(fault.code, fault.message, fault.status)
+                return Reply(drop=True)
+            return sts_error(fault.code, fault.message, fault.status)
         try:
             check_parameters(request, max_duration)
             identity = verify_token(
@@ -376,7 +359,7 @@ class StsEmulator:
             packed = packed_policy_size(request)
         except StsFault as refusal:
             self._record(arrived, request, refusal.code)
-            return _front.sts_error(refusal.code, refusal.message, refusal.status)
+            return sts_error(refusal.code, refusal.message, refusal.status)
         return self._mint(arrived, request, identity, packed)
 
     # -- internals ---------------------------------------------------------------------
@@ -399,18 +382,18 @@ class StsEmulator:
         request: WebIdentityRequest,
         identity: Identity,
         packed: Optional[int],
-    ) -> _front.Reply:
+    ) -> Reply:
         assert request.role_arn is not None
         assert request.role_session_name is not None
         duration = request.duration_seconds or _DEFAULT_DURATION_SECONDS
-        front = self._front
-        if front is None:
-            return _front.sts_error("ServiceUnavailable", "The emulator is stopping.", 503)
-        status, keys = mint_with_moto(front.backend, request, duration)
+        moto_app = self._moto_app
+        if moto_app is None:
+            return sts_error("ServiceUnavailable", "The emulator is stopping.", 503)
+        status, keys = mint_with_moto(moto_app, request, duration)
         if keys is None:
             self._record(arrived, request, "InternalFailure")
             logger.warning("sts emulator: moto answered %s to AssumeRoleWithWebIdentity", status)
-            return _front.sts_error("InternalFailure", "moto failed to mint credentials.", 500)
+            return sts_error("InternalFailure", "moto failed to mint credentials.", 500)
         access_key_id, secret_access_key, session_token = keys
         lifetime = self.lifetime_seconds
         now = datetime.now(timezone.utc).replace(microsecond=0)
@@ -418,7 +401,7 @@ class StsEmulator:
         with self._lock:
             self._issued[access_key_id] = expiration
         self._record(arrived, request, None, access_key_id, expiration)
-        rid = _front.request_id()
+        rid = request_id()
         body = render_success(
             request,
             identity,
@@ -429,4 +412,4 @@ class StsEmulator:
             session_token,
             expiration,
         )
-        return _front.xml_reply(200, body, rid)
+        return xml_reply(200, body, rid)

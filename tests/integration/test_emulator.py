@@ -591,7 +591,7 @@ def test_reset_clears_state_and_settings(
     sts: Client, sts_emulator: StsEmulator, oidc_issuer: OidcIssuer
 ) -> None:
     _assume(sts, oidc_issuer.mint())
-    sts_emulator.add_role(ROLE)
+    sts_emulator.add_role(ROLE, max_session_duration=7200)
     sts_emulator.allow_opaque_token("Atza|x-token")
     sts_emulator.fail_next("Throttling")
     sts_emulator.drop_next()
@@ -607,7 +607,7 @@ def test_reset_clears_state_and_settings(
     assert sts_emulator.lifetime_seconds is None
     assert sts_emulator.latency_seconds == 0
     assert sts_emulator.audiences == ("sts.amazonaws.com",)
-    assert _assume(sts, oidc_issuer.mint(), DurationSeconds=7200)["Credentials"]
+    assert _error(sts, oidc_issuer.mint(), DurationSeconds=7200)[0] == "ValidationError"
     assert _error(sts, "Atza|x-token", ProviderId="www.amazon.com")[0] == "InvalidIdentityToken"
 
 

@@ -54,8 +54,9 @@ _ROLE_ARN = re.compile(
 _LIST_MAXIMUMS = {"PolicyArns": 10}
 _PACKED_LIMIT = 2048
 
-#: Role maximum session duration when the test did not add the role (the STS upper bound).
-DEFAULT_MAX_SESSION_DURATION = 43200
+#: Role maximum session duration when the role is neither in IAM nor added to the emulator:
+#: IAM's default ``MaxSessionDuration``, so a request that AWS would refuse is refused here.
+DEFAULT_MAX_SESSION_DURATION = 3600
 
 # A member value as sent: a string, or for a list of structures one dict per item.
 MemberValue = Union[str, Tuple[Dict[str, str], ...]]

@@ -137,8 +137,9 @@ def sts_emulator_server(oidc_issuer: OidcIssuer) -> Iterator[StsEmulator]:
 
 @pytest.fixture
 def sts_emulator(sts_emulator_server: StsEmulator) -> StsEmulator:
-    """The session's STS emulator, reset: no recorded calls, no faults, default settings."""
-    sts_emulator_server.reset()
+    """The session's STS emulator, reset: no recorded calls, no faults, default settings, and
+    an empty IAM (no roles or OIDC providers from an earlier test)."""
+    sts_emulator_server.reset(iam=True)
     return sts_emulator_server
 
 

@@ -740,6 +740,20 @@ def test_lifecycle(oidc_issuer: OidcIssuer) -> None:
     assert emulator.issuer is oidc_issuer
 
 
+def test_taken_port_raises_os_error(oidc_issuer: OidcIssuer) -> None:
+    """Not werkzeug's SystemExit: a test can catch it."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        emulator = StsEmulator(oidc_issuer, port=taken.getsockname()[1])
+
+        with pytest.raises(OSError, match="in use"):
+            emulator.start()
+
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = emulator.endpoint_url
+
+
 # -- fixtures ---------------------------------------------------------------------------
 
 

@@ -103,6 +103,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a demo against a local STS emulator (needs the testing extra).",
     )
     demo.set_defaults(handler=_run_demo)
+    emulator = subparsers.add_parser(
+        "emulator",
+        parents=parents,
+        help="run the local OIDC issuer and strict STS emulator for tests in any language",
+        description=(
+            "Run the local OIDC issuer and strict STS emulator on 127.0.0.1 until SIGINT or "
+            "SIGTERM. The first line of output is AWS_ENDPOINT_URL_STS=<url>. Needs the "
+            "testing extra."
+        ),
+    )
+    from webid_provider.testing.standalone import add_arguments
+
+    add_arguments(emulator)
+    emulator.set_defaults(handler=_run_emulator)
     return parser
 
 
@@ -111,6 +125,20 @@ def _run_demo(args: argparse.Namespace) -> int:
         from webid_provider.testing.demo import run_demo
 
         return int(run_demo(sys.stdout))
+
+
+def _run_emulator(args: argparse.Namespace) -> int:
+    from webid_provider.testing.standalone import EmulatorStartError, EmulatorUsageError
+
+    with _testing_extra("emulator"):
+        from webid_provider.testing.standalone import run
+
+        try:
+            return run(args, sys.stdout)
+        except EmulatorUsageError as exc:
+            raise UsageError(str(exc)) from exc
+        except EmulatorStartError as exc:
+            raise WebIdProviderError(str(exc)) from exc
 
 
 @contextmanager

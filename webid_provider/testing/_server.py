@@ -166,7 +166,7 @@ def moto_application() -> WsgiApp:
 def start_server(app: WsgiApp, port: int = 0) -> Tuple[Any, threading.Thread]:
     """Serve ``app`` on 127.0.0.1:``port`` (0: chosen by the OS) in a daemon thread.
 
-    :returns: the werkzeug server (``server_port``, ``shutdown()``, ``server_close()``) and
+    :returns: the werkzeug server (``server_address``, ``shutdown()``, ``server_close()``) and
         its serving thread
     :raises OSError: when the port cannot be bound
     """
@@ -181,7 +181,20 @@ def start_server(app: WsgiApp, port: int = 0) -> Tuple[Any, threading.Thread]:
         def log(self, type: str, message: str, *args: Any) -> None:
             logger.debug("sts emulator: werkzeug %s message suppressed", type)
 
-    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=QuietRequestHandler)
+    # Bind here: werkzeug prints to stderr and calls sys.exit(1) when it cannot bind itself.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(128)
+        # werkzeug duplicates the descriptor (socket.fromfd); ours closes on leaving.
+        server = make_server(
+            "127.0.0.1",
+            port,
+            app,
+            threaded=True,
+            request_handler=QuietRequestHandler,
+            fd=listener.fileno(),
+        )
     thread = threading.Thread(
         target=server.serve_forever,
         kwargs={"poll_interval": 0.05},

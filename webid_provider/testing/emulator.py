@@ -152,7 +152,7 @@ class StsEmulator:
         server = self._server
         if server is None:
             raise RuntimeError("the STS emulator is not running; call start() first")
-        return f"http://127.0.0.1:{server.server_port}"
+        return f"http://127.0.0.1:{server.server_address[1]}"
 
     @property
     def issuer(self) -> OidcIssuer:

@@ -39,6 +39,6 @@ def test_demo_without_the_testing_extra_prints_the_install_command(missing: str)
     assert result.returncode == 2
     assert result.stderr == (
         "webid-provider: error: the demo command needs the testing extra: "
-        "pip install 'webid-provider[testing]'\n"
+        "pip install 'webid-provider[testing]' (from a checkout: pip install '.[testing]')\n"
     )
     assert result.stdout == ""

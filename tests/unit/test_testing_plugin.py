@@ -108,7 +108,7 @@ def test_a_fixture_without_the_extra_fails_with_the_install_command(tmp_path: Pa
     assert "1 passed" in result.stdout
     assert (
         "the webid_provider fixtures need the testing extra (cryptography is missing): "
-        "pip install 'webid-provider[testing]'"
+        "pip install 'webid-provider[testing]' (from a checkout: pip install '.[testing]')"
     ) in result.stdout
     assert "Traceback" not in result.stdout
     assert "ModuleNotFoundError" not in result.stdout

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 __all__ = ["INSTALL_HINT", "is_missing_extra"]
 
-#: The command that installs what the test helpers need.
-INSTALL_HINT = "pip install 'webid-provider[testing]'"
+#: The command that installs what the test helpers need (the package is installed from a
+#: checkout until it is published).
+INSTALL_HINT = "pip install 'webid-provider[testing]' (from a checkout: pip install '.[testing]')"
 
 # Top-level modules that come with the testing extra (moto[server] brings werkzeug and flask).
 _EXTRA_MODULES = frozenset({"moto", "cryptography", "werkzeug", "flask", "pytest"})

@@ -16,6 +16,7 @@ without a shell). Messages never quote a token.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -180,6 +181,8 @@ def resolve_settings(
         return None
 
     token = _resolve_token_spec(options, env, profile, profile_origin, origins)
+    if token is not None or _role_without_other_use(profile):
+        _check_profile_keys(profile, profile_origin)
     if token is None:
         return None
     role_arn = pick("role_arn")
@@ -191,14 +194,26 @@ def resolve_settings(
         )
     cache_dir = resolve_cache_dir(options.get("cache_dir", DEFAULT_CACHE_DIR), environ)
     origins["cache_dir"] = _cache_dir_origin(options.get("cache_dir", DEFAULT_CACHE_DIR), environ)
+
+    def valid(name: str, validate: Callable[[Any], Any], value: Any) -> Any:
+        try:
+            return validate(value)
+        except ConfigurationError as exc:  # name the profile and key the value came from
+            origin = origins.get(name, "")
+            if not origin.startswith("profile "):
+                raise
+            raise ConfigurationError(f"{origin}: {exc}", field=exc.field) from exc
+
     return WebIdentitySettings(
-        role_arn=validate_role_arn(role_arn),
+        role_arn=valid("role_arn", validate_role_arn, role_arn),
         token=token,
-        role_session_name=validate_session_name(pick("role_session_name")),
-        duration_seconds=validate_duration(pick("duration_seconds")),
-        policy=validate_policy(pick("policy")),
-        policy_arns=validate_policy_arns(pick("policy_arns")),
-        provider_id=validate_provider_id(pick("provider_id")),
+        role_session_name=valid(
+            "role_session_name", validate_session_name, pick("role_session_name")
+        ),
+        duration_seconds=valid("duration_seconds", validate_duration, pick("duration_seconds")),
+        policy=valid("policy", validate_policy, pick("policy")),
+        policy_arns=valid("policy_arns", validate_policy_arns, pick("policy_arns")),
+        provider_id=valid("provider_id", validate_provider_id, pick("provider_id")),
         cache_dir=cache_dir,
         profile_name=profile_name,
         origins=origins,
@@ -234,6 +249,31 @@ def _resolve_token_spec(
         origins["token"] = f"{profile_origin} key {in_profile[0]}"
         return _token_spec(in_profile[0], profile[PROFILE_KEYS[in_profile[0]] or ""])
     return None
+
+
+def _role_without_other_use(profile: Mapping[str, Any]) -> bool:
+    """A ``role_arn`` no other provider will use: the profile is meant for web identity."""
+    return bool(profile.get("role_arn")) and not (
+        profile.get("source_profile") or profile.get("credential_source")
+    )
+
+
+def _check_profile_keys(profile: Mapping[str, Any], profile_origin: str) -> None:
+    """Refuse a key that is a near miss of one of ours (``web_identity_token_fle``).
+
+    botocore ignores unknown keys, so a typo would silently drop a token source or, worse, a
+    session policy. Keys that are not close to ours (``region``, ``output``...) pass.
+
+    :raises ConfigurationError: naming the profile, the key and the closest known key
+    """
+    ours = [key for key in PROFILE_KEYS.values() if key]
+    for key in profile:
+        close = [] if key in ours else difflib.get_close_matches(key, ours, n=1, cutoff=0.8)
+        if close:
+            raise ConfigurationError(
+                f"{profile_origin} has an unknown key {key!r}; did you mean {close[0]!r}?",
+                field=key,
+            )
 
 
 def _token_spec(option: str, value: Any) -> TokenSpec:

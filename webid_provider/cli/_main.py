@@ -48,7 +48,6 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-_TEST_EXTRA_MODULES = frozenset({"moto", "cryptography", "werkzeug", "flask", "pytest", "yaml"})
 
 
 class _Parser(argparse.ArgumentParser):
@@ -97,22 +96,57 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a demo against a local STS emulator (needs the testing extra).",
     )
     demo.set_defaults(handler=_run_demo)
+    emulator = subparsers.add_parser(
+        "emulator",
+        parents=parents,
+        help="run the local OIDC issuer and strict STS emulator for tests in any language",
+        description=(
+            "Run the local OIDC issuer and strict STS emulator on 127.0.0.1 until SIGINT or "
+            "SIGTERM. The first line of output is AWS_ENDPOINT_URL_STS=<url>. Needs the "
+            "testing extra."
+        ),
+    )
+    from webid_provider.testing.standalone import add_arguments
+
+    add_arguments(emulator)
+    emulator.set_defaults(handler=_run_emulator)
     return parser
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    try:
+    with _testing_extra("demo"):
         from webid_provider.testing.demo import run_demo
 
         return int(run_demo(sys.stdout))
+
+
+def _run_emulator(args: argparse.Namespace) -> int:
+    from webid_provider.testing.standalone import EmulatorStartError, EmulatorUsageError
+
+    with _testing_extra("emulator"):
+        from webid_provider.testing.standalone import run
+
+        try:
+            return run(args, sys.stdout)
+        except EmulatorUsageError as exc:
+            raise UsageError(str(exc)) from exc
+        except EmulatorStartError as exc:
+            raise WebIdProviderError(str(exc)) from exc
+
+
+@contextmanager
+def _testing_extra(command: str) -> Iterator[None]:
+    """Turn a missing ``testing`` extra into a usage error carrying the install command."""
+    try:
+        yield
     except ImportError as exc:
-        root = (getattr(exc, "name", None) or "").split(".")[0]
-        if root in _TEST_EXTRA_MODULES:
-            raise UsageError(
-                "the demo needs the testing extra: pip install 'webid-provider[testing]'"
-            ) from exc
-        if getattr(exc, "name", None) == "webid_provider.testing.demo":
-            raise WebIdProviderError("the demo is not part of this installation") from exc
+        if (exc.name or "").startswith("webid_provider.testing"):
+            raise WebIdProviderError(f"the {command} is not part of this installation") from exc
+        from webid_provider.testing._extra import INSTALL_HINT, is_missing_extra
+
+        if is_missing_extra(exc):
+            message = f"the {command} command needs the testing extra: {INSTALL_HINT}"
+            raise UsageError(message) from exc
         raise
 
 

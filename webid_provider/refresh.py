@@ -59,6 +59,8 @@ from webid_provider._botocore import (
     WindowedDeferredCredentials,
     reset_refresh_lock,
 )
+from webid_provider._margin import MIN_SESSION_MARGINS as MARGIN_SESSIONS
+from webid_provider._margin import effective_margin, jittered
 from webid_provider.cache import CacheEntry, CredentialCache, KeyMaterial
 from webid_provider.errors import (
     ClockSkewError,
@@ -130,6 +132,8 @@ class _KeyState:
     negative_until: Optional[datetime] = None
     negative_token_hash: Optional[str] = None
     job: Optional[Future[WebIdentityResult]] = None
+    #: the last refresh made for a one-shot margin gave sessions too short to keep it
+    margin_unmet: bool = False
 
 
 class _StateRegistry:
@@ -245,13 +249,21 @@ class WebIdentityRefresher:
         """Credentials with at least ``min_remaining_seconds`` left when a refresh can give them.
 
         For one-shot consumers (``credential-process``, the container endpoint) that cannot
-        wait for a background refresh. A refresh, when needed, happens now: one STS call per
+        leave a due refresh to a background thread: a refresh, when due or when the
+        credentials in hand have less than the margin left, happens now — one STS call per
         host under the file lock, and an entry another process wrote with enough time left is
-        adopted instead. If that refresh fails, the usable credentials in hand are returned.
+        adopted instead. If that refresh fails, the usable credentials in hand are returned,
+        and the usual back-off applies to the next calls.
+
+        The margin gets 7-20 % of jitter per call. No margin applies when the sessions STS
+        issues for these settings
+        (``duration_seconds``, else STS's default of one hour) are at most twice as long
+        (:func:`~webid_provider._margin.effective_margin`): refreshing for it would cost an STS
+        call per hand-out for little gain.
 
         :raises WebIdProviderError: only when nothing usable is left
         """
-        result, _ = self._serve_blocking(min_remaining_seconds=min_remaining_seconds)
+        result, _ = self._serve_blocking(min_remaining_seconds=min_remaining_seconds, one_shot=True)
         self.latest = result
         return result
 
@@ -301,28 +313,36 @@ class WebIdentityRefresher:
             return Step.BACK_OFF
         return Step.START_REFRESH
 
+    def _margin_seconds(self, min_remaining_seconds: float) -> float:
+        """The margin for one hand-out: none for sessions too short to outlive it, else the
+        requested one plus jitter drawn per call (so a fleet's hosts spread)."""
+        margin = effective_margin(self.settings.duration_seconds, min_remaining_seconds)
+        return jittered(margin, self._rng)
+
     def _held_answer(
-        self, state: _KeyState, now: datetime, min_remaining_seconds: float
+        self, state: _KeyState, now: datetime, margin_seconds: float, *, one_shot: bool
     ) -> Optional[tuple[WebIdentityResult, datetime]]:
         """The credentials in hand when a blocking caller may have them without a refresh;
-        caller holds ``state.lock``."""
+        caller holds ``state.lock``.
+
+        A one-shot caller gets them when they are fresh with the margin left, or while a failed
+        refresh backs off; a due refresh or a running one is waited for instead.
+        """
         held = state.result
+        if held is None or not self.policy.usable(held, now):
+            return None
+        if one_shot and state.job is not None:
+            return None  # wait for the refresh that is running
+        if state.next_attempt_at is not None and now < state.next_attempt_at:
+            return held, state.next_attempt_at  # backing off, whatever the margin
         step = self._decide(state, now)
-        if held is None:
-            return None
-        # A margin longer than half the credentials' lifetime cannot be met by any refresh:
-        # asking for it would refresh on every call.
-        margin = min(min_remaining_seconds, held.lifetime_seconds / 2)
-        if held.seconds_left(now) < margin:
-            return None
-        if step is Step.SERVE and state.refresh_at is not None:
+        enough = not one_shot or state.margin_unmet or held.seconds_left(now) >= margin_seconds
+        if step is Step.SERVE and state.refresh_at is not None and enough:
             return held, state.refresh_at
-        if step is Step.BACK_OFF and state.next_attempt_at is not None:
-            return held, state.next_attempt_at
         return None
 
     def _serve_blocking(
-        self, *, min_remaining_seconds: float
+        self, *, min_remaining_seconds: float = 0.0, one_shot: bool = False
     ) -> tuple[WebIdentityResult, datetime]:
         """Read the token, find the key's state, and wait for a refresh if one is needed."""
         try:
@@ -332,13 +352,15 @@ class WebIdentityRefresher:
         key = self._key = material.key()
         state = _registry.get(key)
         self._adopt_usable_disk_entry(state, key)
-        if min_remaining_seconds <= 0:
+        if not one_shot:
             answer = self.serve_from_memory()
             if answer is not None:
                 return answer
+        margin = self._margin_seconds(min_remaining_seconds) if one_shot else 0.0
+        base_margin = min_remaining_seconds if margin > 0 else 0.0
         now = self.clock()
         with state.lock:
-            answer = self._held_answer(state, now, min_remaining_seconds)
+            answer = self._held_answer(state, now, margin, one_shot=one_shot)
             if answer is not None:
                 return answer
             usable = state.result is not None and self.policy.usable(state.result, now)
@@ -357,9 +379,15 @@ class WebIdentityRefresher:
                 material,
                 first_token=token,
                 hard=not usable,
-                min_remaining_seconds=min_remaining_seconds,
+                min_remaining_seconds=margin,
             )
-        return self._wait_for(job, state)
+        result, ask_at = self._wait_for(job, state)
+        if base_margin > 0:
+            with state.lock:
+                # STS issues shorter sessions than the settings promise: asking again before
+                # the refresh time would cost an STS call per hand-out for nothing.
+                state.margin_unmet = result.lifetime_seconds <= MARGIN_SESSIONS * base_margin
+        return result, ask_at
 
     def _wait_for(
         self, job: Future[WebIdentityResult], state: _KeyState

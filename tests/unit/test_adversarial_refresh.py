@@ -1,25 +1,71 @@
 """Adversarial pass over the refresh jobs: a job that never finishes, jobs that die hard.
 
 ``xfail(strict=True)`` marks a confirmed defect (fails on today's main); the rest held and stay
-as guards. The fake STS and helpers are the ones of ``test_refresh.py``.
+as guards. The fake STS answers like botocore's parsed response (as in ``test_refresh.py``).
 """
 
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Protocol
 
+import jwt
 import pytest
 
-from tests.unit.test_refresh import TOKEN, FakeClock, FakeSts, make_settings
 from webid_provider.cache import CredentialCache
 from webid_provider.refresh import WebIdentityRefresher, run_in_thread
-from webid_provider.settings import TokenSpec
+from webid_provider.settings import TokenSpec, WebIdentitySettings
 from webid_provider.sts import RetryPolicy
 from webid_provider.tokens import CallableTokenSource, StringTokenSource
 
 QUICK = RetryPolicy(max_attempts=1, max_total_seconds=0.1)
+ROLE = "arn:aws:iam::123456789012:role/web-role"
+TOKEN = jwt.encode(
+    {"iss": "https://oidc.example.com", "sub": "system:serviceaccount:ns:app", "aud": "sts"},
+    "a-test-only-hmac-key-of-at-least-32-bytes",
+    algorithm="HS256",
+)
+
+
+class FakeClock(Protocol):
+    """The conftest ``clock`` fixture's interface."""
+
+    def __call__(self) -> datetime: ...
+
+    def advance(self, seconds: float) -> datetime: ...
+
+
+class FakeSts:
+    """Answers like botocore's parsed AssumeRoleWithWebIdentity response; counts calls."""
+
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        self.clock = clock
+        self.calls: list[dict[str, Any]] = []
+
+    def assume_role_with_web_identity(self, **params: Any) -> dict[str, Any]:
+        self.calls.append(params)
+        number = len(self.calls)
+        return {
+            "Credentials": {
+                "AccessKeyId": f"ASIAKEY{number:04d}",
+                "SecretAccessKey": f"secret-access-key-{number}",
+                "SessionToken": f"session-token-{number}",
+                "Expiration": self.clock() + timedelta(seconds=3600),
+            },
+            "ResponseMetadata": {"RequestId": f"req-{number}", "HTTPStatusCode": 200},
+        }
+
+
+def make_settings(**overrides: Any) -> WebIdentitySettings:
+    values: dict[str, Any] = {
+        "role_arn": ROLE,
+        "token": TokenSpec(kind="string", string=TOKEN),
+        "duration_seconds": 3600,
+    }
+    values.update(overrides)
+    return WebIdentitySettings(**values)
 
 
 class HangOnce:

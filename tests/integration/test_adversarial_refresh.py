@@ -279,3 +279,26 @@ def test_a_host_clock_behind_sts_never_signs_with_expired_credentials(irsa_env: 
             client.get_caller_identity()
         time.sleep(0.05)
     assert irsa_env.emulator.expired_credential_uses == 0
+
+
+# -- multi-tenant use: one key per token --------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="string and callable tokens are keyed by their exact value (the trust rule), so a "
+    "service passing its callers' tokens writes one entry (and one lock file, and keeps one "
+    "in-memory state with its secrets) per token, and nothing ever removes the expired ones "
+    "(cache.py has no pruning; refresh.py _StateRegistry never evicts)",
+)
+def test_expired_entries_of_per_token_keys_do_not_pile_up(irsa_env: Any) -> None:
+    irsa_env.emulator.lifetime_seconds = 2
+    for caller in range(12):  # twelve callers, each with their own token
+        token = irsa_env.issuer.mint(sub=f"user-{caller}")
+        webid_provider.session(web_identity_token=token).get_credentials().get_frozen_credentials()
+    time.sleep(2.5)  # every one of those entries has expired
+    token = irsa_env.issuer.mint(sub="user-next")
+    webid_provider.session(web_identity_token=token).get_credentials().get_frozen_credentials()
+
+    entries = sorted(irsa_env.cache_dir.glob("arwwi-*.json"))
+    assert len(entries) <= 2, f"{len(entries)} entries, all but one expired"

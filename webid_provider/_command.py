@@ -5,7 +5,9 @@
 inherited the pipes (a shell script's background job) kept ``communicate()`` waiting past the
 timeout. Here stdout is read up to a cap and stderr is drained into a small tail buffer, both
 through one selector with a deadline; past the cap or the deadline the command is killed and its
-pipes closed rather than drained.
+pipes closed rather than drained. Once the command itself has exited, what is left in the pipes
+is read briefly and the pipes are closed: a background job it left behind (``agent &``) that
+keeps them open must not make a successful command look timed out.
 
 The stderr tail is the command's own diagnostics and goes into error messages, so it is handed
 out only through :meth:`CommandOutcome.stderr_excerpt`, which redacts anything token-shaped.
@@ -22,6 +24,10 @@ from dataclasses import dataclass
 from webid_provider._redaction import redact_token_shaped
 
 _READ_CHUNK_BYTES = 64 * 1024
+#: how often the loop checks whether the command itself has exited
+_POLL_SECONDS = 0.05
+#: once it has, how long output still in the pipes is read
+_EXITED_DRAIN_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -75,12 +81,21 @@ def run_bounded(
             for fd in (out_fd, err_fd):
                 os.set_blocking(fd, False)
                 selector.register(fd, selectors.EVENT_READ)
+            exited_at = None
             while selector.get_map() and not overflowed:
-                remaining = deadline - time.monotonic()
+                now = time.monotonic()
+                remaining = deadline - now
                 if remaining <= 0:
                     timed_out = True
                     break
-                for key, _ in selector.select(remaining):
+                if exited_at is None and process.poll() is not None:
+                    exited_at = now  # a background job may hold the pipes open: drain, stop
+                if exited_at is not None and now - exited_at > _EXITED_DRAIN_SECONDS:
+                    break
+                ready = selector.select(min(remaining, _POLL_SECONDS))
+                if not ready and exited_at is not None:
+                    break
+                for key, _ in ready:
                     try:
                         chunk = os.read(key.fd, _READ_CHUNK_BYTES)
                     except BlockingIOError:

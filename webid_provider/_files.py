@@ -17,6 +17,7 @@ uses it too.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -127,3 +128,28 @@ def _check(name: str, info: os.stat_result, *, max_bytes: int, uid: int) -> None
         )
     if info.st_size > max_bytes:
         raise UnsafeFileError(f"{name} is larger than {max_bytes} bytes", path=name)
+
+
+def write_private_file(path: PathArg, data: bytes, *, temp_prefix: str = ".tmp-") -> None:
+    """Replace ``path`` atomically with ``data``, mode 0600.
+
+    ``mkstemp`` in the target directory (so the file is born 0600 and never readable by
+    others), ``fsync``, then ``os.replace``: readers see the old file or the new one, never a
+    partial write (boto/botocore#3213). A symlink at ``path`` is replaced, not followed.
+
+    :raises OSError: when the directory refuses (the temporary file is removed)
+    """
+    import tempfile  # deferred: only writers need it
+
+    directory = os.path.dirname(os.path.abspath(os.fspath(path)))
+    fd, temp_path = tempfile.mkstemp(dir=directory, prefix=temp_prefix)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_path, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_path)
+        raise

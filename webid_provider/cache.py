@@ -36,7 +36,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -50,15 +49,23 @@ from webid_provider._cache_dir import (
     prepare_directory,
     unusable_message,
 )
-from webid_provider._files import UnsafeFileError, read_private_file
-from webid_provider._redaction import redact_token_shaped, remember_secrets
+from webid_provider._entries import (
+    INDEX_PREFIX,
+    entry_to_json,
+    load_entry,
+    read_key_index,
+    sweep_expired,
+    write_key_index,
+)
+from webid_provider._entries import (
+    CacheEntry as CacheEntry,
+)
+from webid_provider._files import UnsafeFileError, write_private_file
+from webid_provider._redaction import remember_secrets
 from webid_provider.errors import CacheError
-from webid_provider.result import WebIdentityResult, format_timestamp, parse_timestamp
 
 logger = logging.getLogger(__name__)
 
-ENTRY_VERSION = 1
-MAX_ENTRY_BYTES = 256 * 1024
 DEFAULT_LOCK_TIMEOUT_SECONDS = 30.0
 # The lock is tried in growing slices so a waiter notices an entry written by the holder (and
 # adopts it) without waiting for the holder to release.
@@ -105,18 +112,6 @@ class KeyMaterial:
         return "arwwi-" + digest.hexdigest()[:40]
 
 
-@dataclass(frozen=True)
-class CacheEntry:
-    """A stored result with the names a person needs to recognise it (``cache list``)."""
-
-    key: str
-    result: WebIdentityResult
-    role_arn: str
-    role_session_name: str
-    #: when processes should refresh, drawn once by the writer so a host refreshes together
-    refresh_at: Optional[datetime] = None
-
-
 class CredentialCache:
     """Reads and writes entries in one directory; ``directory=None`` keeps nothing on disk.
 
@@ -147,7 +142,7 @@ class CredentialCache:
         if not self._ensure_directory():
             return None
         try:
-            entry = _load_entry(self.entry_path(key), key)
+            entry = load_entry(self.entry_path(key), key)
         except FileNotFoundError:
             return None
         except CacheError as exc:
@@ -164,17 +159,9 @@ class CredentialCache:
         if not self._ensure_directory():
             return False
         assert self.directory is not None
-        payload = json.dumps(_entry_to_json(entry), indent=1, sort_keys=True).encode("utf-8")
-        temp_path = None
+        payload = json.dumps(entry_to_json(entry), indent=1, sort_keys=True).encode("utf-8")
         try:
-            fd, temp_path = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp_path, self.entry_path(entry.key))
-            temp_path = None
-            return True
+            write_private_file(self.entry_path(entry.key), payload)
         except IsADirectoryError:
             # Something is in the way of this one entry; the directory itself is fine.
             logger.warning("cannot replace cache entry %s: a directory is in the way", entry.key)
@@ -184,10 +171,44 @@ class CredentialCache:
                 unusable_message(self.directory, f"cannot write cache entry: {exc.strerror or exc}")
             )
             return False
-        finally:
-            if temp_path is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp_path)
+        self._sweep(entry)
+        return True
+
+    def _sweep(self, written: CacheEntry) -> None:
+        """Remove expired entries after a write (keys bound to exact tokens pile up else)."""
+        assert self.directory is not None
+        removed = sweep_expired(self.directory, written.result.obtained_at, keep=written.key)
+        if removed:
+            logger.debug("removed %d expired cache entries from %s", removed, self.directory)
+
+    def key_index_path(self, fingerprint: str) -> Path:
+        assert self.directory is not None
+        return self.directory / f"{INDEX_PREFIX}{fingerprint}.json"
+
+    def read_key_index(self, fingerprint: str) -> Optional[str]:
+        """The key the configuration with ``fingerprint`` resolved to last on this host."""
+        if not self._ensure_directory():
+            return None
+        return read_key_index(self.key_index_path(fingerprint))
+
+    def write_key_index(self, fingerprint: str, key: str) -> None:
+        """Record that ``fingerprint`` resolves to ``key`` (no write when already so)."""
+        if not self._ensure_directory() or self.read_key_index(fingerprint) == key:
+            return
+        try:
+            write_key_index(self.key_index_path(fingerprint), key)
+        except OSError as exc:
+            logger.debug("cannot write the key index %s: %s", fingerprint, exc.strerror or exc)
+
+    def lock_path(self, key: str) -> Path:
+        """The lock file of ``key``: one per 256th of the key space, not one per key.
+
+        Lock files can never be deleted safely (see the module docstring), and keys bound to
+        exact tokens are unbounded in number; sharing a lock among keys of the same bucket
+        bounds the files at 256, at the price of serialising their rare concurrent refreshes.
+        """
+        assert self.directory is not None
+        return self.directory / f"lock-{key[-40:][:2]}.lock"
 
     def entries(self) -> list[tuple[Path, Optional[CacheEntry]]]:
         """Every entry file with its parsed entry (``None`` when unusable), for ``cache list``.
@@ -198,7 +219,7 @@ class CredentialCache:
         for key in self.entry_keys():
             path = self.entry_path(key)
             try:
-                found.append((path, _load_entry(path, key)))
+                found.append((path, load_entry(path, key)))
             except (CacheError, FileNotFoundError):
                 found.append((path, None))
         return found
@@ -274,7 +295,7 @@ class CredentialCache:
         assert self.directory is not None
         import filelock  # deferred: only a refresh that reaches STS needs it
 
-        lock = filelock.FileLock(str(self.directory / f"{key}.lock"), mode=0o600)
+        lock = filelock.FileLock(str(self.lock_path(key)), mode=0o600)
         deadline = time.monotonic() + self.lock_timeout_seconds
         wait = _FIRST_LOCK_WAIT_SECONDS
         try:
@@ -325,69 +346,3 @@ class CredentialCache:
                 return
             _warned_directories.add(key)
         logger.warning("%s; keeping credentials in memory", message)
-
-
-def _load_entry(path: Path, key: str) -> CacheEntry:
-    """Read and parse one entry file.
-
-    :raises FileNotFoundError: when there is none
-    :raises CacheError: when it cannot be used, saying why (never quoting its content)
-    """
-    try:
-        data = read_private_file(path, max_bytes=MAX_ENTRY_BYTES)
-    except FileNotFoundError:
-        raise
-    except UnsafeFileError as exc:
-        raise CacheError(str(exc), path=str(path)) from exc
-    except OSError as exc:
-        raise CacheError(f"{path} cannot be read: {exc.strerror or exc}", path=str(path)) from exc
-    try:
-        return _entry_from_json(key, data)
-    except Exception as exc:
-        # Untrusted bytes: RecursionError from nesting, OverflowError from timestamps at the
-        # ends of the calendar, and whatever else the parse trips on are all a miss (issue 11).
-        detail = redact_token_shaped(str(exc))[:200]
-        raise CacheError(
-            f"{path} is not a usable entry ({type(exc).__name__}: {detail})", path=str(path)
-        ) from exc
-
-
-def _entry_to_json(entry: CacheEntry) -> dict[str, Any]:
-    return {
-        "Version": ENTRY_VERSION,
-        "Key": entry.key,
-        "RoleArn": entry.role_arn,
-        "RoleSessionName": entry.role_session_name,
-        "ObtainedAt": format_timestamp(entry.result.obtained_at),
-        "RefreshAt": format_timestamp(entry.refresh_at) if entry.refresh_at else None,
-        "Response": entry.result.to_response(),
-    }
-
-
-def _entry_from_json(key: str, data: bytes) -> CacheEntry:
-    document = json.loads(data.decode("utf-8"))
-    if not isinstance(document, dict) or document.get("Version") != ENTRY_VERSION:
-        raise ValueError("not a version 1 entry")
-    if document.get("Key") != key:
-        raise ValueError("entry belongs to another key")
-    response = document.get("Response")
-    if not isinstance(response, dict):
-        raise ValueError("no Response")
-    result = WebIdentityResult.from_response(
-        response, obtained_at=parse_timestamp(document.get("ObtainedAt"))
-    )
-    refresh_at = document.get("RefreshAt")
-    return CacheEntry(
-        key=key,
-        result=result,
-        role_arn=_name(document, "RoleArn"),
-        role_session_name=_name(document, "RoleSessionName"),
-        refresh_at=parse_timestamp(refresh_at) if refresh_at is not None else None,
-    )
-
-
-def _name(document: dict[str, Any], field: str) -> str:
-    value = document.get(field, "")
-    if not isinstance(value, str):
-        raise ValueError(f"{field} is not a string")
-    return value

@@ -126,8 +126,8 @@ class WebIdentityProvider(CredentialProvider):
         self._region_name = region_name or first_client_region(session)
         self._profile_name = profile_name
         self._disable_env_vars = disable_env_vars
-        self._client_lock = threading.Lock()
         self._clients: dict[StsEndpoint, Any] = {}
+        self._clients_pid = os.getpid()
 
     def resolve(self) -> Optional[WebIdentitySettings]:
         """The settings for this session, or ``None`` when web identity is not configured.
@@ -193,14 +193,20 @@ class WebIdentityProvider(CredentialProvider):
         return self._profile_name, profile, not self._disable_env_vars
 
     def _sts_client(self, endpoint: StsEndpoint) -> Any:
-        # Built on first need only: a cache hit never pays for client creation.
-        with self._client_lock:
-            client = self._clients.get(endpoint)
-            if client is None:
-                client = self._clients[endpoint] = create_sts_client(
-                    self._session, endpoint=endpoint
-                )
-            return client
+        """The STS client for ``endpoint``, built on first need (a cache hit never pays for it).
+
+        No lock: two threads racing here both build one and one wins, which costs little; a
+        lock could be held by a thread of the parent at fork time and never be released in the
+        child. A forked child builds its own clients: the parent's share its sockets.
+        """
+        if self._clients_pid != os.getpid():
+            self._clients, self._clients_pid = {}, os.getpid()
+        client = self._clients.get(endpoint)
+        if client is None:
+            client = self._clients.setdefault(
+                endpoint, create_sts_client(self._session, endpoint=endpoint)
+            )
+        return client
 
 
 def _active_profile(session: botocore.session.Session) -> tuple[Optional[str], Mapping[str, Any]]:

@@ -41,10 +41,12 @@ and with botocore's locks of our credentials objects reset.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import random
 import threading
+import time
 import weakref
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -104,6 +106,10 @@ ROTATING_SOURCES = frozenset({"file", "command"})
 _NON_BLOCKING_SECONDS = BOTOCORE_ADVISORY_SECONDS - BOTOCORE_MANDATORY_SECONDS
 #: While a background refresh runs, botocore is asked to check back this often (a memory read).
 _REFRESH_POLL_SECONDS = 1.0
+#: The state registry drops expired states once it holds this many.
+_EVICT_ABOVE_STATES = 256
+#: A JWT is refused locally only once its ``exp`` is this far past by the local clock.
+EXPIRED_TOKEN_LEEWAY_SECONDS = 300.0
 #: A caller with nothing usable waits at most this long beyond the lock and retry budgets.
 _WAIT_SLACK_SECONDS = 5.0
 
@@ -132,6 +138,7 @@ class _KeyState:
     negative_until: Optional[datetime] = None
     negative_token_hash: Optional[str] = None
     job: Optional[Future[WebIdentityResult]] = None
+    job_started: float = 0.0  # time.monotonic() when ``job`` was claimed
     #: the last refresh made for a one-shot margin gave sessions too short to keep it
     margin_unmet: bool = False
 
@@ -142,18 +149,48 @@ class _StateRegistry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._states: dict[str, _KeyState] = {}
+        self._recent_keys: dict[str, str] = {}
 
     def get(self, key: str) -> _KeyState:
         with self._lock:
             state = self._states.get(key)
             if state is None:
+                if len(self._states) >= _EVICT_ABOVE_STATES:
+                    self._evict_expired()
                 state = self._states[key] = _KeyState(lock=threading.Lock())
             return state
+
+    def _evict_expired(self) -> None:
+        """Drop states whose credentials have expired and that nobody is refreshing.
+
+        Keys bound to exact tokens (a service passing its callers' tokens) are unbounded in
+        number; their expired secrets need not stay in memory. Caller holds ``self._lock``.
+        """
+        now = utc_now()
+        for key, state in list(self._states.items()):
+            result = state.result
+            expired = result is None or result.expiration <= now
+            replaying = state.negative_until is not None and state.negative_until > now
+            if state.job is None and expired and not replaying:
+                del self._states[key]
+
+    def recent_key(self, fingerprint: str) -> Optional[str]:
+        """The key the settings with ``fingerprint`` resolved to last, in this process."""
+        with self._lock:
+            return self._recent_keys.get(fingerprint)
+
+    def remember_key(self, fingerprint: str, key: str) -> bool:
+        """Note the key of ``fingerprint``; ``True`` when it is new or changed."""
+        with self._lock:
+            changed = self._recent_keys.get(fingerprint) != key
+            self._recent_keys[fingerprint] = key
+            return changed
 
     def reset(self) -> None:
         # After fork the locks may be held by threads that no longer exist: start over.
         self._lock = threading.Lock()
         self._states = {}
+        self._recent_keys = {}
 
 
 _registry = _StateRegistry()
@@ -305,7 +342,7 @@ class WebIdentityRefresher:
         held = state.result
         if held is None or not self.policy.usable(held, now):
             return Step.FETCH
-        if state.job is not None:
+        if self._live_job(state) is not None:
             return Step.AWAIT_REFRESH
         if self.policy.phase(held, state.refresh_at, now) is Phase.FRESH:
             return Step.SERVE
@@ -341,22 +378,44 @@ class WebIdentityRefresher:
             return held, state.refresh_at
         return None
 
+    def _answer_from_memory(
+        self, margin_seconds: float, *, one_shot: bool
+    ) -> Optional[tuple[WebIdentityResult, datetime]]:
+        """What the key's state alone can answer, before any token read."""
+        if not one_shot:
+            return self.serve_from_memory()
+        assert self._key is not None
+        state = _registry.get(self._key)
+        with state.lock:
+            return self._held_answer(state, self.clock(), margin_seconds, one_shot=True)
+
     def _serve_blocking(
         self, *, min_remaining_seconds: float = 0.0, one_shot: bool = False
     ) -> tuple[WebIdentityResult, datetime]:
         """Read the token, find the key's state, and wait for a refresh if one is needed."""
+        fingerprint = self._settings_fingerprint()
+        margin = self._margin_seconds(min_remaining_seconds) if one_shot else 0.0
+        if self._key is None and fingerprint is not None:
+            # A rotating source names one identity: the key it resolved to last in this
+            # process serves a new session without running the token source again.
+            self._key = _registry.recent_key(fingerprint)
+        if self._key is not None:
+            answer = self._answer_from_memory(margin, one_shot=one_shot)
+            if answer is not None:
+                return answer
         try:
             token, material = self._read_token()
         except (TokenSourceError, ConfigurationError) as exc:
-            return self._serve_despite(exc)
+            return self._serve_despite(exc, fingerprint)
         key = self._key = material.key()
+        if fingerprint is not None and _registry.remember_key(fingerprint, key):
+            self.cache.write_key_index(fingerprint, key)
         state = _registry.get(key)
         self._adopt_usable_disk_entry(state, key)
         if not one_shot:
             answer = self.serve_from_memory()
             if answer is not None:
                 return answer
-        margin = self._margin_seconds(min_remaining_seconds) if one_shot else 0.0
         base_margin = min_remaining_seconds if margin > 0 else 0.0
         now = self.clock()
         with state.lock:
@@ -366,7 +425,7 @@ class WebIdentityRefresher:
             usable = state.result is not None and self.policy.usable(state.result, now)
             if not usable:
                 self._replay_negative(state, token, now)
-            job = state.job
+            job = self._live_job(state)
             if job is None:
                 job = claimed = self._claim_job(state)
             else:
@@ -381,7 +440,23 @@ class WebIdentityRefresher:
                 hard=not usable,
                 min_remaining_seconds=margin,
             )
-        result, ask_at = self._wait_for(job, state)
+        try:
+            result, ask_at = self._wait_for(job, state)
+        except _StuckRefresh:
+            # Another caller's refresh hangs (a token source or STS that never answers): give
+            # up on it and make one attempt of our own rather than fail or wait forever.
+            with state.lock:
+                self._end_job_if_current(state, job)
+                job = self._claim_job(state)
+            self._execute(
+                job,
+                state,
+                material,
+                first_token=token,
+                hard=not usable,
+                min_remaining_seconds=margin,
+            )
+            result, ask_at = self._wait_for(job, state)
         if base_margin > 0:
             with state.lock:
                 # STS issues shorter sessions than the settings promise: asking again before
@@ -397,7 +472,7 @@ class WebIdentityRefresher:
         try:
             result = job.result(timeout=limit)
         except FutureTimeout:
-            failure: Exception = WebIdProviderError(
+            failure: Exception = _StuckRefresh(
                 f"waited {limit:g} s for credentials for {self.settings.role_arn}; "
                 "the refresh is still running"
             )
@@ -426,8 +501,23 @@ class WebIdentityRefresher:
         """Mark a refresh as running for ``state``; caller holds ``state.lock``."""
         job: Future[WebIdentityResult] = Future()
         job.set_running_or_notify_cancel()
-        state.job = job
+        state.job, state.job_started = job, time.monotonic()
         return job
+
+    def _live_job(self, state: _KeyState) -> Optional[Future[WebIdentityResult]]:
+        """The running job of ``state``, forgetting one that outlived every bound (a token
+        source or STS that hangs): it would otherwise hold the key for the life of the
+        process. Caller holds ``state.lock``."""
+        if state.job is not None and time.monotonic() - state.job_started > (
+            self._wait_limit_seconds()
+        ):
+            logger.warning(
+                "a refresh for %s has run for over %g s; starting another",
+                self.settings.role_arn,
+                self._wait_limit_seconds(),
+            )
+            state.job = None
+        return state.job
 
     def _start(
         self,
@@ -469,15 +559,24 @@ class WebIdentityRefresher:
         try:
             result = self._run_job_body(state, material, first_token, hard, min_remaining_seconds)
         except BaseException as exc:
-            with state.lock:
-                state.job = None
+            self._end_job(state, job)
             job.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
             return
-        with state.lock:
-            state.job = None
+        self._end_job(state, job)
         job.set_result(result)
+
+    @classmethod
+    def _end_job(cls, state: _KeyState, job: Future[WebIdentityResult]) -> None:
+        with state.lock:
+            cls._end_job_if_current(state, job)
+
+    @staticmethod
+    def _end_job_if_current(state: _KeyState, job: Future[WebIdentityResult]) -> None:
+        """Forget ``job`` unless a newer one replaced it; caller holds ``state.lock``."""
+        if state.job is job:
+            state.job = None
 
     def _run_job_body(
         self,
@@ -503,7 +602,7 @@ class WebIdentityRefresher:
         try:
             fetched = self._fetch(state, material, token, key, hard, min_remaining_seconds)
         except (StsError, TokenSourceError, ClockSkewError) as exc:
-            self._record_failure(state, exc, token=token)
+            self._record_failure(state, exc, token=token, hard=hard)
             raise
         return self._adopt(state, fetched)
 
@@ -633,9 +732,14 @@ class WebIdentityRefresher:
 
     # -- failures ------------------------------------------------------------------------
 
-    def _record_failure(self, state: _KeyState, exc: Exception, *, token: Optional[str]) -> None:
-        """Count a failed refresh: back off while usable credentials are held, else replay
-        errors that a retry cannot fix for a while."""
+    def _record_failure(
+        self, state: _KeyState, exc: Exception, *, token: Optional[str], hard: bool = False
+    ) -> None:
+        """Count a failed refresh: back off while usable credentials are held; else replay the
+        error for a few seconds to every caller with the same token — an error retrying cannot
+        fix (permanent, an expired token STS refused, a skewed clock), or a transient one after
+        a full round of retries (so that an outage does not make every request start its own
+        round). A single background attempt that failed is never replayed."""
         now = self.clock()
         with state.lock:
             state.failures += 1
@@ -654,7 +758,7 @@ class WebIdentityRefresher:
                     state.next_attempt_at.isoformat(),
                 )
                 return
-            if token is None or not _is_doomed(exc):
+            if token is None or not (hard or _is_doomed(exc)):
                 return
             seconds = self.policy.negative_cache_seconds * self._rng.uniform(0.5, 1.0)
             if isinstance(exc, ClockSkewError):
@@ -670,7 +774,7 @@ class WebIdentityRefresher:
             state.negative_token_hash = _hash(token)
 
     def _replay_negative(self, state: _KeyState, token: str, now: datetime) -> None:
-        """Raise the last doomed error again without calling STS; caller holds ``state.lock``."""
+        """Raise the last error again without calling STS; caller holds ``state.lock``."""
         error = state.last_error
         if (
             state.negative_until is None
@@ -704,11 +808,20 @@ class WebIdentityRefresher:
             request_id=error.request_id,
         ) from error
 
-    def _serve_despite(self, exc: Exception) -> tuple[WebIdentityResult, datetime]:
-        """The token could not be read: keep serving usable credentials, else raise."""
+    def _serve_despite(
+        self, exc: Exception, fingerprint: Optional[str]
+    ) -> tuple[WebIdentityResult, datetime]:
+        """The token could not be read: keep serving usable credentials, else raise.
+
+        A new process finds the key through the disk index its predecessors wrote, so a token
+        source that is down does not fail it while a usable entry is on disk.
+        """
+        if self._key is None and fingerprint is not None:
+            self._key = self.cache.read_key_index(fingerprint)
         if self._key is None:
             raise exc
         state = _registry.get(self._key)
+        self._adopt_usable_disk_entry(state, self._key)
         self._record_failure(state, exc, token=None)
         with state.lock:
             held = state.result
@@ -718,6 +831,28 @@ class WebIdentityRefresher:
             return held, state.next_attempt_at
 
     # -- tokens and keys -----------------------------------------------------------------
+
+    def _settings_fingerprint(self) -> Optional[str]:
+        """Everything but the token that decides the key, for sources that rotate one identity
+        (``None`` for strings and callables, which are bound to their exact token)."""
+        spec = self.settings.token
+        if spec.kind not in ROTATING_SOURCES:
+            return None
+        material = json.dumps(
+            [
+                spec.kind,
+                str(spec.file) if spec.file is not None else None,
+                list(spec.command),
+                self.settings.role_arn,
+                self.settings.role_session_name,
+                self.settings.duration_seconds,
+                self.settings.policy,
+                list(self.settings.policy_arns),
+                self.settings.provider_id,
+                self._endpoint,
+            ]
+        )
+        return hashlib.sha256(material.encode("utf-8")).hexdigest()[:40]
 
     def _read_token(self) -> tuple[str, KeyMaterial]:
         """The current token and its key material.
@@ -765,7 +900,8 @@ class WebIdentityRefresher:
         if claims is None or claims.expires_at is None:
             return
         now = self.clock()
-        if claims.expires_at <= now:
+        # The leeway keeps a host whose clock runs a few minutes fast working, as STS would.
+        if claims.expires_at + timedelta(seconds=EXPIRED_TOKEN_LEEWAY_SECONDS) <= now:
             seconds = (now - claims.expires_at).total_seconds()
             raise TokenSourceError(
                 f"{self.token_source.description} holds a token that expired at "
@@ -811,10 +947,16 @@ class WebIdentityCredentials(WindowedDeferredCredentials):
 
 
 def _is_doomed(exc: Exception) -> bool:
-    """Whether repeating the same request at once would fail the same way."""
+    """Whether the same request would fail the same way however often it is retried."""
     if isinstance(exc, ClockSkewError):
         return True
+    if isinstance(exc, StsError) and exc.code == "ExpiredTokenException":
+        return True  # raised after a re-read gave the same token: it will not change by itself
     return isinstance(exc, StsError) and not exc.retryable
+
+
+class _StuckRefresh(WebIdProviderError):
+    """A caller waited its whole bound for another caller's refresh (internal)."""
 
 
 def _hash(token: str) -> str:

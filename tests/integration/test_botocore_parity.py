@@ -147,7 +147,7 @@ def test_awscli_with_web_identity(
     assert alone == ours == (0, "webid-test", 1)
     # botocore's provider wrote awscli's cache; ours wrote the host cache and nothing there.
     assert len(list(awscli_cache.glob("*.json"))) == 1
-    assert list(irsa_env.cache_dir.glob("*.json"))
+    assert list(irsa_env.cache_dir.glob("arwwi-*.json"))
     with registered():
         again, _ = aws(["sts", "get-caller-identity"], capsys)
     assert again == 0
@@ -333,7 +333,7 @@ def test_chained_profile_over_a_token_file_source(
 
     alone, ours = both(scenario)
     assert alone == ours == ("assume-role", "second-hop", 1)
-    assert list((tmp_path / "cache").glob("*.json"))  # the first hop went through our cache
+    assert list((tmp_path / "cache").glob("arwwi-*.json"))  # the first hop went through our cache
 
 
 def test_chained_profile_over_a_token_command_source_and_its_host_cache(

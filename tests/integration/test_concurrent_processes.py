@@ -114,12 +114,12 @@ def test_other_identity_and_narrower_policy_get_their_own_entries(
         policy_arns=["arn:aws:iam::aws:policy/ReadOnlyAccess"]
     ).get_credentials().get_frozen_credentials()
     assert irsa_env.emulator.assume_count == 3
-    assert len(list(irsa_env.cache_dir.glob("*.json"))) == 3
+    assert len(list(irsa_env.cache_dir.glob("arwwi-*.json"))) == 3
 
 
 def test_corrupt_entries_cost_one_call_then_are_reused(irsa_env: Any, tmp_path: Path) -> None:
     _run_workers(irsa_env, tmp_path, 1)
-    (entry,) = irsa_env.cache_dir.glob("*.json")
+    (entry,) = irsa_env.cache_dir.glob("arwwi-*.json")
     for damage in (b"", b'{"Version": 1, "Key": "trunc', b"\x00\xff garbage"):
         entry.write_bytes(damage)
         calls_before = irsa_env.emulator.assume_count

@@ -245,7 +245,7 @@ def test_without_web_identity_settings_the_chain_goes_on(monkeypatch: pytest.Mon
 
 
 def _cache_files(irsa_env: Any) -> list[Path]:
-    return sorted(irsa_env.cache_dir.glob("*.json")) if irsa_env.cache_dir.exists() else []
+    return sorted(irsa_env.cache_dir.glob("arwwi-*.json")) if irsa_env.cache_dir.exists() else []
 
 
 @pytest.mark.parametrize(

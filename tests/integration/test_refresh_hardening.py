@@ -252,7 +252,7 @@ def test_lock_waits_are_bounded_by_the_configured_timeout(tmp_path: Path) -> Non
     release = threading.Event()
 
     def hold() -> None:
-        with filelock.FileLock(str(tmp_path / "cache" / "k.lock")):
+        with filelock.FileLock(str(cache.lock_path("k"))):
             holder_ready.set()
             release.wait(10)
 

@@ -1,6 +1,6 @@
 """Adversarial pass over token commands: what real helper scripts do.
 
-``xfail(strict=True)`` marks a confirmed defect (fails on today's main).
+The defect this test found is fixed; it stays as a guard.
 """
 
 from __future__ import annotations
@@ -15,13 +15,6 @@ TOKEN = "opaque-token-for-a-test-0123456789"
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.xfail(
-    strict=True,
-    reason="a token command that printed its token and exited 0, leaving a background job "
-    "(an agent, a cache warmer) holding its stdout, is waited on until the timeout and then "
-    "reported as 'did not finish' (_command.run_bounded reads to EOF and never checks "
-    "whether the command itself has exited)",
-)
 def test_a_command_that_exits_leaving_a_background_job_returns_its_token(
     tmp_path: Path,
 ) -> None:

@@ -27,7 +27,7 @@ NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 SESSION_TOKEN = "FwoGZXIvYXdzEXAMPLE-session-token"
 ACCESS_KEY = "ASIAEXAMPLEACCESSKEY"
-ENTRY_NAME = re.compile(r"^arwwi-[0-9a-f]{40}\.(json|lock)$")
+ENTRY_NAME = re.compile(r"^(arwwi-[0-9a-f]{40}\.json|lock-[0-9a-f]{2}\.lock)$")
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 MATERIAL = KeyMaterial(
@@ -126,7 +126,7 @@ def test_directory_is_created_0700_and_entries_are_0600(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(cache.entry_path(KEY)).st_mode) == 0o600
     with cache.lock(KEY) as locked:
         assert locked
-    assert stat.S_IMODE(os.stat(directory / f"{KEY}.lock").st_mode) & 0o077 == 0
+    assert stat.S_IMODE(os.stat(cache.lock_path(KEY)).st_mode) & 0o077 == 0
 
 
 def test_existing_directory_readable_by_others_is_used_and_never_chmodded(tmp_path: Path) -> None:
@@ -288,11 +288,11 @@ def test_remove_never_deletes_a_lock_file_someone_may_hold(
     with cache.lock(KEY) as held:
         assert held
         assert cache.remove(KEY) is True
-        assert (tmp_path / "cache" / f"{KEY}.lock").exists()
+        assert cache.lock_path(KEY).exists()
         other = CredentialCache(tmp_path / "cache", lock_timeout_seconds=0.1)
         with other.lock(KEY) as also_held:
             assert also_held is False  # still excluded: the same lock file
-    assert (tmp_path / "cache" / f"{KEY}.lock").exists()
+    assert cache.lock_path(KEY).exists()
 
 
 def test_remove_with_a_directory_in_the_way_is_reported_not_raised(

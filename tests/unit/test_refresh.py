@@ -857,13 +857,22 @@ def test_clock_skew_is_estimated_from_sts_date_header(clock: FakeClock) -> None:
 def test_an_expired_jwt_fails_locally_without_calling_sts(
     cache: CredentialCache, clock: FakeClock, sts: FakeSts
 ) -> None:
-    expired = make_jwt(exp=int(clock().timestamp()) - 30)
+    expired = make_jwt(exp=int(clock().timestamp()) - 400)
     refresher = make_refresher(cache, clock, sts, token_source=StringTokenSource(expired))
     with pytest.raises(TokenSourceError) as info:
         refresher()
     assert "expired at" in str(info.value)
     assert expired not in str(info.value)
     assert sts.calls == []
+
+
+def test_a_jwt_just_past_its_exp_by_a_fast_local_clock_still_reaches_sts(
+    cache: CredentialCache, clock: FakeClock, sts: FakeSts
+) -> None:
+    # Within the leeway STS decides: a host clock a few minutes fast must not break tokens.
+    recent = make_jwt(exp=int(clock().timestamp()) - 120)
+    make_refresher(cache, clock, sts, token_source=StringTokenSource(recent))()
+    assert len(sts.calls) == 1
 
 
 def test_expired_token_exception_retries_only_with_a_different_token(
@@ -914,7 +923,7 @@ def test_a_waiter_adopts_an_entry_written_while_the_lock_is_held(
     ((_, entry),) = CredentialCache(tmp_path / "writer").entries()
     assert entry is not None
     cache = CredentialCache(tmp_path / "cache", lock_timeout_seconds=20)
-    holder = filelock.FileLock(str(tmp_path / "cache" / f"{key}.lock"))
+    holder = filelock.FileLock(str(cache.lock_path(key)))
     holder.acquire()  # another process holds the lock and is stuck
     clear_memory_state()
     timer = threading.Timer(0.5, lambda: cache.write(entry))  # ...after writing the entry

@@ -25,7 +25,6 @@ Standard library only, and only cheap modules of it (no ``pathlib``, ``tempfile`
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -33,7 +32,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple, Optional
 
-from webid_provider._files import read_private_file
+from webid_provider._files import read_private_file, write_private_file
 
 INDEX_VERSION = 1
 INDEX_PREFIX = "cp-"
@@ -163,24 +162,11 @@ def write_index(directory: str, fingerprint_hex: str, record: IndexRecord) -> bo
         },
         sort_keys=True,
     ).encode("utf-8")
-    import tempfile  # only the full path writes records
-
-    temp_path = None
     try:
-        fd, temp_path = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_path, index_path(directory, fingerprint_hex))
-        temp_path = None
-        return True
+        write_private_file(index_path(directory, fingerprint_hex), payload)
     except OSError:
         return False
-    finally:
-        if temp_path is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temp_path)
+    return True
 
 
 def _expand_user(path: str, environ: Mapping[str, str]) -> str:

@@ -22,16 +22,14 @@ import argparse
 import contextlib
 import errno
 import logging
-import os
 import secrets
 import signal
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from webid_provider._files import UnsafeFileError
+from webid_provider._files import UnsafeFileError, write_private_file
 from webid_provider.cli._common import UsageError, add_web_identity_options
 from webid_provider.cli._consumer import (
     CredentialSupply,
@@ -216,24 +214,12 @@ def write_authorization_token(path: str, token: str) -> None:
 
     :raises UsageError: when the file cannot be written
     """
-    directory = os.path.dirname(os.path.abspath(path))
-    temp_path = None
     try:
-        fd, temp_path = tempfile.mkstemp(dir=directory, prefix=".webid-token-")
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(token)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_path, path)
-        temp_path = None
+        write_private_file(path, token.encode("ascii"), temp_prefix=".webid-token-")
     except OSError as exc:
         raise UsageError(
             f"argument --write-authorization-token-file: cannot write {path}: {exc.strerror or exc}"
         ) from exc
-    finally:
-        if temp_path is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temp_path)
 
 
 @contextlib.contextmanager

@@ -40,6 +40,7 @@ and with botocore's locks of our credentials objects reset.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -51,7 +52,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from webid_provider._botocore import (
     BOTOCORE_ADVISORY_SECONDS,
@@ -226,7 +227,12 @@ class WebIdentityRefresher:
 
     def __call__(self) -> dict[str, Any]:
         """Return botocore credential metadata; raise only when nothing usable is left."""
-        result, ask_at = self.serve()
+        return self.botocore_metadata(self.serve())
+
+    def botocore_metadata(self, answer: tuple[WebIdentityResult, datetime]) -> dict[str, Any]:
+        """botocore credential metadata for an answer of :meth:`serve`, with the effective expiry
+        (see :meth:`_effective_expiry`); the async glue's ``refresh_using`` returns this too."""
+        result, ask_at = answer
         return result.to_botocore_metadata(expiry_time=self._effective_expiry(result, ask_at))
 
     def serve(self) -> tuple[WebIdentityResult, datetime]:
@@ -253,6 +259,19 @@ class WebIdentityRefresher:
         result, _ = self._serve_blocking(min_remaining_seconds=min_remaining_seconds)
         self.latest = result
         return result
+
+    def serve_without_waiting(self) -> Union[tuple[WebIdentityResult, datetime], PendingRefresh]:
+        """:meth:`serve` for a caller that must not block a thread on a refresh.
+
+        The async glue runs this in a helper thread: it does the I/O of :meth:`serve` (token,
+        disk entry) but, where :meth:`serve` would wait for a refresh, starts the refresh as a
+        background job (``run_job``) and returns it, to be awaited on the event loop. So no
+        helper thread sits blocked on a refresh, however many coroutines wait for one.
+        """
+        prepared = self._prepare(min_remaining_seconds=0.0, run_here=False)
+        if not isinstance(prepared, PendingRefresh):
+            self.latest = prepared[0]
+        return prepared
 
     def serve_from_memory(self) -> Optional[tuple[WebIdentityResult, datetime]]:
         """Decide from memory alone (no I/O, never blocks); ``None`` when I/O is needed.
@@ -319,6 +338,19 @@ class WebIdentityRefresher:
         self, *, min_remaining_seconds: float
     ) -> tuple[WebIdentityResult, datetime]:
         """Read the token, find the key's state, and wait for a refresh if one is needed."""
+        prepared = self._prepare(min_remaining_seconds=min_remaining_seconds, run_here=True)
+        if isinstance(prepared, PendingRefresh):
+            return prepared.wait()
+        return prepared
+
+    def _prepare(
+        self, *, min_remaining_seconds: float, run_here: bool
+    ) -> Union[tuple[WebIdentityResult, datetime], PendingRefresh]:
+        """Read the token, find the key's state; the answer, or the refresh to wait for.
+
+        :param run_here: run a refresh this call starts in the calling thread (which waits
+            anyway) rather than with ``run_job``
+        """
         try:
             token, material = self._read_token()
         except (TokenSourceError, ConfigurationError) as exc:
@@ -343,7 +375,7 @@ class WebIdentityRefresher:
                 job = claimed = self._claim_job(state)
             else:
                 claimed = None
-        if claimed is not None:
+        if claimed is not None and run_here:
             # The caller waits anyway: run the job here rather than hand it to a thread.
             self._execute(
                 claimed,
@@ -353,25 +385,36 @@ class WebIdentityRefresher:
                 hard=not usable,
                 min_remaining_seconds=min_remaining_seconds,
             )
-        return self._wait_for(job, state)
+        elif claimed is not None:
+            self._start(
+                claimed,
+                state,
+                material=material,
+                first_token=token,
+                hard=not usable,
+                min_remaining_seconds=min_remaining_seconds,
+            )
+        return PendingRefresh(self, job, state)
 
-    def _wait_for(
+    def _outcome(
         self, job: Future[WebIdentityResult], state: _KeyState
     ) -> tuple[WebIdentityResult, datetime]:
-        """The job's result; on failure or timeout the usable credentials in hand, else raise."""
-        limit = self._wait_limit_seconds()
-        try:
-            result = job.result(timeout=limit)
-        except FutureTimeout:
-            failure: Exception = WebIdProviderError(
-                f"waited {limit:g} s for credentials for {self.settings.role_arn}; "
-                "the refresh is still running"
+        """After waiting for ``job`` (done, or the wait timed out): its result; on failure or
+        timeout the usable credentials in hand, else raise. Memory only."""
+        if not job.done():
+            failure: BaseException = WebIdProviderError(
+                f"waited {self._wait_limit_seconds():g} s for credentials for "
+                f"{self.settings.role_arn}; the refresh is still running"
             )
-        except WebIdProviderError as exc:
-            failure = exc
         else:
-            with state.lock:
-                return result, state.refresh_at or self.clock()
+            error = job.exception()
+            if error is None:
+                result = job.result()
+                with state.lock:
+                    return result, state.refresh_at or self.clock()
+            if not isinstance(error, WebIdProviderError):
+                raise error
+            failure = error
         now = self.clock()
         with state.lock:
             held = state.result
@@ -400,6 +443,7 @@ class WebIdentityRefresher:
         job: Future[WebIdentityResult],
         state: _KeyState,
         *,
+        material: Optional[KeyMaterial] = None,
         first_token: Optional[str],
         hard: bool,
         min_remaining_seconds: float,
@@ -408,7 +452,7 @@ class WebIdentityRefresher:
             self._execute(
                 job,
                 state,
-                None,
+                material,
                 first_token=first_token,
                 hard=hard,
                 min_remaining_seconds=min_remaining_seconds,
@@ -742,6 +786,34 @@ class WebIdentityRefresher:
         # thread from our stop point on, instead of signing with the old credentials.
         ask_at = min(max(due, now), latest)
         return ask_at + timedelta(seconds=BOTOCORE_ADVISORY_SECONDS)
+
+
+class PendingRefresh:
+    """A refresh a caller with nothing usable must wait for (:meth:`~WebIdentityRefresher.
+    serve_without_waiting`): wait for :attr:`job` at most :attr:`timeout_seconds` — blocking
+    with :meth:`wait`, or on an event loop — then take :meth:`outcome`."""
+
+    def __init__(
+        self, refresher: WebIdentityRefresher, job: Future[WebIdentityResult], state: _KeyState
+    ) -> None:
+        self._refresher = refresher
+        self._state = state
+        #: Settled by the refresh job's thread; never cancelled (it is running).
+        self.job = job
+        self.timeout_seconds = refresher._wait_limit_seconds()
+
+    def wait(self) -> tuple[WebIdentityResult, datetime]:
+        """Block until the job settles or the wait times out, then :meth:`outcome`."""
+        with contextlib.suppress(FutureTimeout, WebIdProviderError):  # judged by outcome()
+            self.job.result(timeout=self.timeout_seconds)
+        return self.outcome()
+
+    def outcome(self) -> tuple[WebIdentityResult, datetime]:
+        """The credentials to use once the wait is over; no I/O, never blocks.
+
+        :raises WebIdProviderError: the refresh's error (or a timeout) when nothing usable is held
+        """
+        return self._refresher._outcome(self.job, self._state)
 
 
 class WebIdentityCredentials(WindowedDeferredCredentials):

@@ -138,11 +138,18 @@ def forward(
         kept = tuple(
             (name, value)
             for name, value in response.getheaders()
-            if name.lower() not in _HOP_BY_HOP and name.lower() not in ("server", "date")
+            if (name.lower() not in _HOP_BY_HOP or _is_head_length(method, name))
+            and name.lower() not in ("server", "date")
         )
         return Reply(status=response.status, body=data, headers=kept)
     finally:
         connection.close()
+
+
+def _is_head_length(method: str, header: str) -> bool:
+    """A HEAD answer has no body, so its Content-Length is the object's size, not the body's:
+    pass it on (s3fs and pandas size an S3 object by HEAD before reading it)."""
+    return method == "HEAD" and header.lower() == "content-length"
 
 
 class FrontServer(ThreadingHTTPServer):
@@ -262,7 +269,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(reply.status)
         for name, value in reply.headers:
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(reply.body)))
+        if not any(name.lower() == "content-length" for name, _ in reply.headers):
+            self.send_header("Content-Length", str(len(reply.body)))
         self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD" and reply.body:

@@ -6,6 +6,7 @@ name may change without notice.
 
 from __future__ import annotations
 
+from webid_provider._aio import aioboto3_session
 from webid_provider.errors import (
     ClockSkewError,
     ConfigurationError,
@@ -32,6 +33,7 @@ __all__ = [
     "WebIdentityProvider",
     "WebIdentityResult",
     "__version__",
+    "aioboto3_session",
     "install",
     "register",
     "session",

@@ -31,6 +31,7 @@ import botocore.session
 from botocore.credentials import CredentialProvider, create_credential_resolver
 from botocore.exceptions import ProfileNotFound
 
+from webid_provider._aio import build_aio_resolver, is_aio_session
 from webid_provider._botocore import botocore_session_of, first_client_region
 from webid_provider.cache import CredentialCache
 from webid_provider.errors import ConfigurationError
@@ -162,6 +163,8 @@ def _is_assume_role_profile(profile: Mapping[str, Any]) -> bool:
 
 
 def _build_resolver(session: botocore.session.Session, options: Mapping[str, Any]) -> Any:
+    if is_aio_session(session):  # aiobotocore: its own async chain (webid_provider._aio_glue)
+        return build_aio_resolver(session, options)
     resolver = create_credential_resolver(session, region_name=first_client_region(session))
     provider = WebIdentityProvider(session, options)
     resolver.remove(BUILTIN_WEB_IDENTITY)
@@ -199,7 +202,8 @@ def install(session: Any, **options: Any) -> Any:
     Call it before the session's first client or ``get_credentials()``: botocore keeps the
     credentials it resolved first.
 
-    :param session: a ``boto3.Session`` or ``botocore.session.Session``
+    :param session: a ``boto3.Session`` or ``botocore.session.Session``, or aiobotocore's
+        ``AioSession`` or an ``aioboto3.Session``
     :param options: see the README's option table
     :returns: ``session``
     :raises ConfigurationError: for unknown options or invalid values

@@ -46,6 +46,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from webid_provider._aio import create_aio_sts_client, is_aio_session
 from webid_provider.errors import ClockSkewError, StsError
 from webid_provider.result import WebIdentityResult
 
@@ -189,16 +190,20 @@ def create_sts_client(
 ) -> Any:
     """An unsigned, single-attempt STS client built from a botocore session.
 
-    :param session: a ``botocore.session.Session``
+    :param session: a ``botocore.session.Session``; for an aiobotocore ``AioSession``, a
+        synchronous face over aiobotocore's async client (:mod:`webid_provider._aio_glue`)
     """
     _install_secret_redaction()
-    config = Config(
+    options: dict[str, Any] = dict(
         signature_version=UNSIGNED,
         retries={"total_max_attempts": 1, "mode": "standard"},
         connect_timeout=connect_timeout_seconds,
         read_timeout=read_timeout_seconds,
     )
     region = region_name or session.get_config_variable("region")
+    if is_aio_session(session):  # aiobotocore's async client, run off the caller's event loop
+        return create_aio_sts_client(session, region_name=region, config_options=options)
+    config = Config(**options)
     try:  # botocore >= 1.40: keeps client plugins out of credential-provider clients
         from botocore.utils import create_nested_client
     except ImportError:  # pragma: no cover - older botocore

@@ -28,7 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Optional
 
-from bench import _fleet, _outage, _scenarios
+from bench import _aio, _fleet, _outage, _scenarios
 from bench._table import Row, number, render
 
 
@@ -374,6 +374,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             )
             _scenarios.warm_up(lab)
             rows = _rows_1_to_4(lab, plan)
+            _aio.add_rows(rows, lab, plan.warm_iterations)  # only where aiobotocore is installed
             rows += _row_5(lab, plan)
             rows += _row_6(lab, plan)
         rows += _row_7()

@@ -161,8 +161,10 @@ def test_aio_provider_forwards_clock_and_policy() -> None:
 
 @pytest.mark.timeout(60)
 def test_an_outage_while_credentials_are_usable_fails_no_request(irsa_env: Any) -> None:
-    """Real time, as the sync path's outage test: STS is down across the refresh time."""
-    irsa_env.emulator.lifetime_seconds = 8  # refresh due 5.5-6.5 s in, stop using at 7 s
+    """Real time: STS is down across the refresh time and comes back before the credentials
+    in hand reach their stop point."""
+    # 12 s credentials: refresh due 2.25-3.75 s before expiry, stop using them 1 s before.
+    irsa_env.emulator.lifetime_seconds = 12
     webid_provider.register()
     session = get_session()
 
@@ -171,9 +173,16 @@ def test_an_outage_while_credentials_are_usable_fails_no_request(irsa_env: Any) 
         requests = 0
         async with session.create_client("sts", region_name="us-east-1") as client:
             await client.get_caller_identity()
-            assert irsa_env.emulator.assume_count == 1
-            irsa_env.emulator.outage(6.6, code="ServiceUnavailable", status=503)
-            deadline = time.monotonic() + 10
+            (call,) = irsa_env.emulator.successful_calls
+            assert call.expiration is not None
+            # Down from now until 1.8 s before expiry: across every possible refresh time.
+            down_until = call.expiration - timedelta(seconds=1.8)
+            irsa_env.emulator.outage((down_until - datetime.now(timezone.utc)).total_seconds())
+            deadline = (
+                time.monotonic()
+                + (call.expiration - datetime.now(timezone.utc)).total_seconds()
+                + 1.5
+            )
             while time.monotonic() < deadline:
                 requests += 1
                 try:

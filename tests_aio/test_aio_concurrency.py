@@ -12,7 +12,7 @@ from aiobotocore.credentials import AioCredentialResolver
 from aiobotocore.session import AioSession, get_session
 
 import webid_provider
-from tests_aio._support import run
+from tests_aio._support import run, warm_emulator
 from webid_provider._aio_glue import AioWebIdentityCredentials, AioWebIdentityProvider
 
 pytestmark = [pytest.mark.integration]
@@ -49,8 +49,10 @@ def test_the_loop_keeps_ticking_while_a_refresh_waits_on_a_slow_sts(irsa_env: An
     The client is created before the heartbeat starts, as an application creates its clients
     before using them: creating any aiobotocore client parses botocore's data files on the
     loop (aiobotocore's cost, not a refresh's), and warms the session's loader, so the refresh
-    job's own STS client is built without holding the GIL for long.
+    job's own STS client is built without holding the GIL for long. The emulator is warmed
+    too: moto runs in this process and builds its backends on first use.
     """
+    warm_emulator(irsa_env)  # moto runs in this process: its first-use work is not ours
     irsa_env.emulator.latency_seconds = 5
     webid_provider.register()
     session = get_session()

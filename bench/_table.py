@@ -8,7 +8,8 @@ from typing import Optional
 
 @dataclass(frozen=True)
 class Row:
-    """One line: ``ours`` and ``botocore`` in ``unit``; lower is better for every row."""
+    """One line: ``ours`` and ``botocore`` (or the row's reference) in ``unit``; lower is
+    better for every row."""
 
     number: str
     what: str
@@ -50,9 +51,10 @@ def ratio_text(ratio: Optional[float]) -> str:
     return f"{ratio:.2f}"
 
 
-def render(rows: list[Row]) -> str:
+def render(rows: list[Row], reference: str = "botocore") -> str:
+    """The table; ``reference`` names the column ours is divided by (``botocore`` by default)."""
     lines = [
-        "| # | measure (lower is better) | ours ÷ botocore | ours | botocore | unit "
+        f"| # | measure (lower is better) | ours ÷ {reference} | ours | {reference} | unit "
         "| how / notes |",
         "|---|---|---:|---:|---:|---|---|",
     ]

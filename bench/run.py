@@ -1,8 +1,9 @@
-"""``python -m bench [--quick] [--latency-ms 50] [--repeat 5]``: ours vs botocore, one table.
+"""``python -m bench [--quick] [--latency-ms 50] [--repeat 5] [--rows 1,8]``: ours vs botocore.
 
 Starts the strict STS emulator (moto on 127.0.0.1 behind the checking front) with a realistic
 answer latency, a local OIDC issuer and a kubelet-style token file, then runs rows 1-6 as
-worker processes for both providers and computes row 7 on paper. "botocore" is a plain
+worker processes for both providers and computes row 7 on paper. Rows 8-10 (a second table)
+measure the ways in for other SDKs and tools against their own references. "botocore" is a plain
 ``boto3.Session`` with ``AWS_ROLE_ARN`` and ``AWS_WEB_IDENTITY_TOKEN_FILE`` set and this package
 not imported; "ours" is the same with ``webid_provider.register()`` and a shared
 ``WEBID_PROVIDER_CACHE_DIR``. Progress goes to stderr, the table to stdout.
@@ -28,7 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Optional
 
-from bench import _aio, _fleet, _outage, _scenarios
+from bench import _aio, _consumers, _fleet, _outage, _scenarios
 from bench._table import Row, number, render
 
 
@@ -46,6 +47,10 @@ class Plan:
     steady_sessions: dict[int, float]  # session seconds -> virtual hours
     steady_tick_seconds: float
     steady_every_request_hours: float
+    consumer_repeat: int
+    spawn_hours: float
+    spawn_interval_seconds: float
+    endpoint_requests: int
 
 
 def make_plan(quick: bool, repeat: int) -> Plan:
@@ -65,6 +70,10 @@ def make_plan(quick: bool, repeat: int) -> Plan:
             steady_sessions={900: 1.0, 3600: 3.0},
             steady_tick_seconds=60.0,
             steady_every_request_hours=0.1,
+            consumer_repeat=2 * min(repeat, 5),
+            spawn_hours=2.0,
+            spawn_interval_seconds=1.0,
+            endpoint_requests=100,
         )
     return Plan(
         race_counts=(1, 8, 32, 64),
@@ -81,6 +90,10 @@ def make_plan(quick: bool, repeat: int) -> Plan:
         steady_sessions={900: 2.0, 3600: 8.0},
         steady_tick_seconds=60.0,
         steady_every_request_hours=0.25,
+        consumer_repeat=4 * repeat,
+        spawn_hours=4.0,
+        spawn_interval_seconds=1.0,
+        endpoint_requests=300,
     )
 
 
@@ -336,6 +349,80 @@ def _row_7() -> list[Row]:
     return rows
 
 
+def _rows_8_to_10(lab: _scenarios.Lab, plan: Plan) -> list[Row]:
+    _progress("row 8: credential-process with a warm cache")
+    warm = _consumers.warm_credential_process(lab, plan.consumer_repeat)
+    imported = "imported" if warm["botocore_imported"] else "not imported"
+    rows = [
+        Row(
+            "8",
+            "`credential-process`, warm cache ÷ `python -c pass`",
+            "ms",
+            warm["ours"] * 1e3,
+            warm["pass"] * 1e3,
+            f"console script, Popen to exit, interleaved medians, n={plan.consumer_repeat}; "
+            f"botocore {imported} (PYTHONPROFILEIMPORTTIME); budget ≤ 4",
+        ),
+        Row(
+            "8",
+            '`credential-process`, warm cache ÷ `python -c "import boto3"`',
+            "ms",
+            warm["ours"] * 1e3,
+            warm["boto3"] * 1e3,
+            f"the floor of any botocore-based credential_process; budget ≤ 0.3; "
+            f"STS calls: {warm['sts_calls']}",
+        ),
+    ]
+    _progress(
+        f"row 9: botocore credential_process consumer, {plan.spawn_hours:g} virtual h, "
+        f"a request every {plan.spawn_interval_seconds:g} s"
+    )
+    spawns = _consumers.spawns_per_hour(lab, plan.spawn_hours, plan.spawn_interval_seconds)
+    ours, before = spawns["ours"], spawns["no-margin"]
+    setting = (
+        f"botocore's ProcessProvider on a virtual clock, 1 h sessions, {ours['requests']} "
+        f"requests in {number(plan.spawn_hours)} h; n=1"
+    )
+    rows.append(
+        Row(
+            "9",
+            "spawns per 100 requests ÷ `--min-remaining 0` (the previous release)",
+            "spawns",
+            ours["spawns"] * 100 / ours["requests"],
+            before["spawns"] * 100 / before["requests"],
+            f"{setting}; {ours['spawns']} vs {before['spawns']} spawns, of which "
+            f"{ours['full']} vs {before['full']} took the full path",
+        )
+    )
+    rows.append(
+        Row(
+            "9",
+            "STS calls per hour, same consumer",
+            "calls/h",
+            ours["sts_calls"] / plan.spawn_hours,
+            before["sts_calls"] / plan.spawn_hours,
+            f"{ours['sts_calls']} vs {before['sts_calls']} calls at the emulator, cold start "
+            "included: the margin refreshes at the consumer's window instead of ours",
+        )
+    )
+    _progress("row 10: exec endpoint latency")
+    endpoint = _consumers.endpoint_latency(lab, plan.endpoint_requests)
+    rows.append(
+        Row(
+            "10",
+            "`exec` endpoint: one fetch by botocore's container provider ÷ a warm "
+            "`credential-process` spawn",
+            "ms",
+            endpoint["median"] * 1e3,
+            warm["ours"] * 1e3,
+            f"`ContainerMetadataFetcher.retrieve_full_uri` under `webid-provider exec`, median "
+            f"of {endpoint['requests']}, p95 {number(endpoint['p95'] * 1e3)} ms; "
+            f"STS calls: {endpoint['sts_calls']}",
+        )
+    )
+    return rows
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs, about a minute")
@@ -343,6 +430,12 @@ def _parser() -> argparse.ArgumentParser:
         "--latency-ms", type=float, default=50.0, help="emulated STS answer latency (default 50)"
     )
     parser.add_argument("--repeat", type=int, default=5, help="repetitions per row (default 5)")
+    parser.add_argument(
+        "--rows",
+        type=lambda text: {int(part) for part in text.split(",")},
+        default=set(range(1, 11)),
+        help="comma-separated rows to run (default: all; rows 1-4 and 8-10 run together)",
+    )
     return parser
 
 
@@ -373,19 +466,32 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 latency_seconds=args.latency_ms / 1e3,
             )
             _scenarios.warm_up(lab)
-            rows = _rows_1_to_4(lab, plan)
-            _aio.add_rows(rows, lab, plan.warm_iterations)  # only where aiobotocore is installed
-            rows += _row_5(lab, plan)
-            rows += _row_6(lab, plan)
-        rows += _row_7()
+            rows: list[Row] = []
+            if args.rows & {1, 2, 3, 4}:
+                rows += _rows_1_to_4(lab, plan)
+                # Row 2 for aiobotocore, only where aiobotocore is installed (bench/_aio.py).
+                _aio.add_rows(rows, lab, plan.warm_iterations)
+            if 5 in args.rows:
+                rows += _row_5(lab, plan)
+            if 6 in args.rows:
+                rows += _row_6(lab, plan)
+            consumers = _rows_8_to_10(lab, plan) if args.rows & {8, 9, 10} else []
+        if 7 in args.rows:
+            rows += _row_7()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     elapsed = time.monotonic() - started
     print(header(args, started_at))
-    print(render(rows))
-    print()
+    if rows:
+        print(render(rows))
+        print()
+    if consumers:
+        print("Other SDKs and tools: `credential_process` and the container endpoint")
+        print()
+        print(render(consumers, reference="reference"))
+        print()
     print(
-        f"Rows 1-6 measured against the emulator in this run ({elapsed:.0f} s in all); row 7 is "
-        f"a model (bench/_fleet.py). Method per row: bench/README.md."
+        f"Rows 1-6 and 8-10 measured against the emulator in this run ({elapsed:.0f} s in all); "
+        f"row 7 is a model (bench/_fleet.py). Method per row: bench/README.md."
     )
     return 0

@@ -9,7 +9,7 @@ no file read, lock wait or STS call ever blocks an event loop.
 Run it where ``AWS_ROLE_ARN`` and ``AWS_WEB_IDENTITY_TOKEN_FILE`` are set (an EKS pod, or the
 test suite's emulator), with a bucket you may write to::
 
-    pip install 'webid-provider[aio]' s3fs
+    pip install '.[aio]' s3fs        # from a checkout of this repository
     python examples/async_s3fs.py s3://my-bucket/webid-provider-example
 """
 

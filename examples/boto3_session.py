@@ -70,6 +70,19 @@ def session_from_callable(role_arn: str, token_file: str) -> boto3.Session:
 
 
 def main() -> int:
+    missing = [
+        name for name in ("AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE") if not os.environ.get(name)
+    ]
+    if missing:
+        print(
+            f"{sys.argv[0]}: set {' and '.join(missing)}: run it in a pod with IRSA, or start "
+            "the local emulator\n"
+            "  webid-provider emulator --token-file /tmp/webid/token "
+            "--role-arn arn:aws:iam::123456789012:role/app\n"
+            "and export the variables it prints, with AWS_DEFAULT_REGION.",
+            file=sys.stderr,
+        )
+        return 2
     role_arn = os.environ["AWS_ROLE_ARN"]
     token_file = os.environ["AWS_WEB_IDENTITY_TOKEN_FILE"]
 

@@ -81,15 +81,28 @@ def _methods(session: AioSession) -> list[str]:
     return [provider.METHOD for provider in resolver.providers]
 
 
-def test_chain_is_aiobotocores_own_with_web_identity_swapped_in_place_of_the_builtin() -> None:
+def test_chain_is_aiobotocores_own_with_ours_before_assume_role() -> None:
     own = _methods(AioSession())
     webid_provider.register()
     ours = _methods(AioSession())
-    expected = [name for name in own if name != "assume-role-with-web-identity"]
+    expected = list(own)
     expected.insert(expected.index("assume-role"), "webid-provider")
     assert ours == expected
-    # The same placement as the sync chain: right before assume-role, after env.
+    # The same placement as the sync chain: right before assume-role, after env; aiobotocore's
+    # own web identity provider stays, after ours, as botocore's does in the sync chain.
     assert ours[:3] == ["env", "webid-provider", "assume-role"]
+    assert ours.index("assume-role-with-web-identity") > ours.index("webid-provider")
+
+
+def test_chain_order_matches_the_sync_chain() -> None:
+    import botocore.session
+
+    webid_provider.register()
+    sync = [p.METHOD for p in botocore.session.Session().get_component("credential_provider").providers]
+    aio = _methods(AioSession())
+    shared = [name for name in sync if name in aio]
+    assert [name for name in aio if name in sync] == shared
+    assert shared.index("webid-provider") == shared.index("assume-role") - 1
 
 
 def test_a_token_source_passed_in_code_goes_first(irsa_env: Any) -> None:

@@ -2,22 +2,37 @@
 
 The public API is exactly ``__all__`` plus the ``webid_provider.testing`` package; every other
 name may change without notice.
+
+The public names are imported on first use (PEP 562): ``import webid_provider`` alone imports
+no botocore, so the ``webid-provider`` command can answer ``credential-process`` from a warm
+cache, and ``--version``, without paying for botocore's import.
 """
 
 from __future__ import annotations
 
-from webid_provider._aio import aioboto3_session
-from webid_provider.errors import (
-    ClockSkewError,
-    ConfigurationError,
-    StsError,
-    TokenSourceError,
-    WebIdProviderError,
-)
-from webid_provider.policy import RefreshPolicy
-from webid_provider.provider import WebIdentityProvider, install, register, session, unregister
-from webid_provider.refresh import WebIdentityCredentials
-from webid_provider.result import AssumedRoleUser, WebIdentityResult
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from webid_provider._aio import aioboto3_session
+    from webid_provider.errors import (
+        ClockSkewError,
+        ConfigurationError,
+        StsError,
+        StsServiceError,
+        TokenSourceError,
+        WebIdProviderError,
+    )
+    from webid_provider.policy import RefreshPolicy
+    from webid_provider.provider import (
+        WebIdentityProvider,
+        install,
+        register,
+        session,
+        unregister,
+    )
+    from webid_provider.refresh import WebIdentityCredentials
+    from webid_provider.result import AssumedRoleUser, WebIdentityResult
 
 __version__ = "0.1.0"
 
@@ -27,6 +42,7 @@ __all__ = [
     "ConfigurationError",
     "RefreshPolicy",
     "StsError",
+    "StsServiceError",
     "TokenSourceError",
     "WebIdProviderError",
     "WebIdentityCredentials",
@@ -39,3 +55,36 @@ __all__ = [
     "session",
     "unregister",
 ]
+
+#: public name -> the module that defines it (the TYPE_CHECKING imports above, for importing)
+_LAZY = {
+    "AssumedRoleUser": "webid_provider.result",
+    "ClockSkewError": "webid_provider.errors",
+    "ConfigurationError": "webid_provider.errors",
+    "RefreshPolicy": "webid_provider.policy",
+    "StsError": "webid_provider.errors",
+    "StsServiceError": "webid_provider.errors",
+    "TokenSourceError": "webid_provider.errors",
+    "WebIdProviderError": "webid_provider.errors",
+    "WebIdentityCredentials": "webid_provider.refresh",
+    "WebIdentityProvider": "webid_provider.provider",
+    "WebIdentityResult": "webid_provider.result",
+    "aioboto3_session": "webid_provider._aio",
+    "install": "webid_provider.provider",
+    "register": "webid_provider.provider",
+    "session": "webid_provider.provider",
+    "unregister": "webid_provider.provider",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -32,12 +32,18 @@ def build_aio_resolver(session: Any, options: Mapping[str, Any]) -> Any:
 
 
 def create_aio_sts_client(
-    session: Any, *, region_name: Optional[str], config_options: Mapping[str, Any]
+    session: Any,
+    *,
+    region_name: Optional[str],
+    endpoint_url: Optional[str],
+    config_options: Mapping[str, Any],
 ) -> Any:
     """The STS client the refresher's jobs call for an aiobotocore session."""
     from webid_provider._aio_glue import OffLoopStsClient
 
-    return OffLoopStsClient(session, region_name=region_name, config_options=config_options)
+    return OffLoopStsClient(
+        session, region_name=region_name, endpoint_url=endpoint_url, config_options=config_options
+    )
 
 
 def aioboto3_session(

@@ -45,7 +45,7 @@ from aiobotocore.utils import create_nested_client
 
 from webid_provider._aiobotocore import WindowedAioDeferredCredentials, own_credential_resolver
 from webid_provider.errors import StsError, WebIdProviderError
-from webid_provider.provider import ASSUME_ROLE, BUILTIN_WEB_IDENTITY, WebIdentityProvider
+from webid_provider.provider import ASSUME_ROLE, WebIdentityProvider
 from webid_provider.refresh import (
     METHOD,
     Clock,
@@ -186,10 +186,15 @@ class AioWebIdentityProvider:
 
 def build_resolver(session: Any, options: Mapping[str, Any]) -> Any:
     """aiobotocore's own resolver for ``session`` with our provider where the sync path puts
-    it (see :mod:`webid_provider.provider`): in place of aiobotocore's web identity provider,
-    just before ``assume-role``, or first when a token source is passed in code."""
+    it (see :mod:`webid_provider.provider`): just before ``assume-role``, or first when a token
+    source is passed in code. aiobotocore's own web identity provider stays in the chain after
+    ours, as botocore's does in the sync chain (code looks it up by name); it never answers in
+    our place.
+
+    Not mirrored from the sync chain: role chaining through a web identity ``source_profile``
+    stays aiobotocore's own (its ``AioAssumeRoleProvider`` is left as it is).
+    """
     resolver = own_credential_resolver(session)
-    resolver.remove(BUILTIN_WEB_IDENTITY)
     names = [provider.METHOD for provider in resolver.providers]
     if any(options.get(name) is not None for name in TOKEN_OPTIONS):
         position = 0
@@ -210,10 +215,16 @@ class OffLoopStsClient:
     """
 
     def __init__(
-        self, session: Any, *, region_name: Optional[str], config_options: Mapping[str, Any]
+        self,
+        session: Any,
+        *,
+        region_name: Optional[str],
+        endpoint_url: Optional[str] = None,
+        config_options: Mapping[str, Any],
     ) -> None:
         self._session = session
         self._region_name = region_name
+        self._endpoint_url = endpoint_url
         self._config_options = dict(config_options)
 
     def assume_role_with_web_identity(self, **params: Any) -> Any:
@@ -234,6 +245,10 @@ class OffLoopStsClient:
     async def _call(self, params: Mapping[str, Any]) -> Any:
         config = AioConfig(**self._config_options)
         async with create_nested_client(
-            self._session, "sts", region_name=self._region_name, config=config
+            self._session,
+            "sts",
+            region_name=self._region_name,
+            endpoint_url=self._endpoint_url,
+            config=config,
         ) as client:
             return await client.assume_role_with_web_identity(**params)

@@ -1,19 +1,29 @@
-"""The one place that touches botocore and boto3 private attributes, each with the reason.
+"""The one place that touches botocore and boto3 private names, each with the reason.
 
 botocore offers no public way to (1) give ``DeferredRefreshableCredentials`` refresh windows,
 (2) learn the region botocore's own resolver would use, (3) reach the botocore session
-inside a ``boto3.Session``, or (4) free a credentials object's refresh lock in a forked child.
-Keeping these reads/overrides here means a botocore release
-that renames them breaks one small module, and its tests say so.
+inside a ``boto3.Session``, (4) ask which endpoint URL the session configures for a service
+without building a client, (5) get the client factory botocore gives its credential
+providers, (6) tell ``AssumeRoleProvider`` that a profile with our token keys is a web
+identity profile, or (7) free a credentials object's refresh lock in a forked child. Keeping
+these reads/overrides here means a botocore release that renames them breaks one small module,
+and its tests say so.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any, Optional
+from collections.abc import Mapping
+from typing import Any, Callable, Optional
 
+import botocore.credentials
 import botocore.session
-from botocore.credentials import DeferredRefreshableCredentials, RefreshableCredentials
+from botocore.configprovider import ConfiguredEndpointProvider
+from botocore.credentials import (
+    AssumeRoleProvider,
+    DeferredRefreshableCredentials,
+    RefreshableCredentials,
+)
 
 #: botocore asks ``refresh_using`` when fewer than this many seconds are left before the expiry
 #: we report...
@@ -53,6 +63,66 @@ def botocore_session_of(session: Any) -> Optional[botocore.session.Session]:
         return session
     inner = getattr(session, "_session", None)
     return inner if isinstance(inner, botocore.session.Session) else None
+
+
+def configured_endpoint_url(
+    session: botocore.session.Session, service_name: str, environ: Mapping[str, str]
+) -> Optional[str]:
+    """The endpoint URL the session configures for ``service_name``, as botocore finds it.
+
+    ``AWS_ENDPOINT_URL_<SERVICE>``, ``AWS_ENDPOINT_URL``, the profile's ``[services]``
+    section, the profile's ``endpoint_url``, in botocore's order. botocore computes this in
+    ``create_client`` with ``ConfiguredEndpointProvider`` (documented as private); building a
+    client just to read the URL costs ~100 ms per session, this ~20 us. Whether configured
+    URLs are ignored is decided by the caller (a public config variable).
+    """
+    provider = ConfiguredEndpointProvider(
+        full_config=session.full_config,
+        scoped_config=session.get_scoped_config(),
+        client_name=service_name,
+        environ=environ,
+    )
+    url = provider.provide()
+    return url if isinstance(url, str) and url else None
+
+
+def credential_client_creator(
+    session: botocore.session.Session, region_name: Optional[str]
+) -> Callable[..., Any]:
+    """The client factory botocore's ``create_credential_resolver`` gives its providers.
+
+    ``_get_client_creator`` pins the resolver's region and creates nested clients (no client
+    plugins inside credential providers); using botocore's own keeps our rebuilt
+    ``AssumeRoleProvider`` identical to the one it replaces.
+    """
+    # private, so not in botocore-stubs
+    get_creator = botocore.credentials._get_client_creator  # type: ignore[attr-defined]
+    creator: Callable[..., Any] = get_creator(session, region_name)
+    return creator
+
+
+class WebIdentityAwareAssumeRoleProvider(AssumeRoleProvider):
+    """botocore's ``AssumeRoleProvider`` that treats profiles with our token keys as web identity.
+
+    botocore decides "this profile is web identity, not assume-role" by the presence of
+    ``web_identity_token_file`` alone, in the private ``_has_assume_role_config_vars``. A
+    ``source_profile`` that carries ``role_arn`` and ``web_identity_token_command`` would
+    otherwise be assumed with ``AssumeRole`` and fail with ``PartialCredentialsError``
+    instead of reaching the web identity providers of the source profile chain (issue 10).
+
+    :param web_identity_keys: profile keys that, like ``web_identity_token_file``, make a
+        profile a web identity profile
+    """
+
+    def __init__(self, *args: Any, web_identity_keys: tuple[str, ...], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._webid_token_keys = web_identity_keys
+
+    def _has_assume_role_config_vars(self, profile: Any) -> bool:
+        if any(key in profile for key in self._webid_token_keys):
+            return False
+        # private, so not in botocore-stubs
+        return bool(super()._has_assume_role_config_vars(profile))  # type: ignore[misc]
 
 
 def reset_refresh_lock(credentials: RefreshableCredentials) -> None:

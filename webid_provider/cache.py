@@ -4,29 +4,38 @@ One JSON file per key holds the latest STS result (every output field, never the
 sibling ``.lock`` file is locked with ``filelock`` while one process refreshes, so N processes
 on a host make one STS call (DESIGN.md, "Cache"; botocore's ``JSONFileCache`` has no lock).
 
-Security, because the directory is a trust boundary (botocore PR #3753):
+Security, because the directory is a trust boundary (botocore PR #3753, issue 11):
 
-* the directory is created 0700 and files are written 0600 via ``mkstemp`` + ``fsync`` +
-  ``os.replace``, so readers never see a partial entry (boto/botocore#3213);
-* reads use ``O_NOFOLLOW`` and refuse entries that are not regular files owned by us;
-* any entry that cannot be used (truncated, garbled, wrong shape, naive timestamps, expired)
-  is a miss and is overwritten: a bad file never breaks credential loading (boto/botocore#3106);
-* a directory that cannot be used (read-only file system, no HOME, a file in the way, owned by
-  someone else) degrades to memory with one warning per directory and process.
+* the directory is created 0700, or an existing one is trusted, by
+  :mod:`webid_provider._cache_dir` (never through a symlink, never another user's or a
+  directory others can write to, never chmodded); files are written 0600 via ``mkstemp`` +
+  ``fsync`` + ``os.replace``, so readers never see a partial entry (boto/botocore#3213);
+* entries are read with :func:`webid_provider._files.read_private_file`: ``O_NOFOLLOW`` and
+  ``O_NONBLOCK``, regular files owned by us only, size-capped, so a symlink, a FIFO or a device
+  named like an entry is a miss and never a hang;
+* any entry that cannot be used (truncated, garbled, wrong shape, naive or overflowing
+  timestamps, nested too deep, expired) is a miss and is overwritten: whatever the parse of
+  those untrusted bytes trips on, a bad file never breaks credential loading
+  (boto/botocore#3106);
+* a directory that cannot be used (read-only file system, a file in the way, refused as
+  above) degrades to memory with one warning per directory and process;
+* the credentials of every entry read are handed to :mod:`webid_provider._redaction`, so
+  botocore's DEBUG logs of requests signed with them show no session token.
 
 The lock file is never the cache file (``UnixFileLock`` opens it with ``O_TRUNC``); lock errors
-and timeouts make the caller go to STS itself rather than hang.
+and timeouts make the caller go to STS itself rather than hang. Lock files are never deleted
+(``remove`` and ``cache clear`` delete entries only): another process may hold one, and a new
+file under the same name would give a second process the "same" lock at once.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
+import fnmatch
 import hashlib
 import json
 import logging
 import os
-import stat
 import tempfile
 import threading
 import time
@@ -36,6 +45,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from webid_provider._cache_dir import (
+    check_private_directory,
+    prepare_directory,
+    unusable_message,
+)
+from webid_provider._files import UnsafeFileError, read_private_file
+from webid_provider._redaction import redact_token_shaped, remember_secrets
 from webid_provider.errors import CacheError
 from webid_provider.result import WebIdentityResult, format_timestamp, parse_timestamp
 
@@ -48,6 +64,7 @@ DEFAULT_LOCK_TIMEOUT_SECONDS = 30.0
 # adopts it) without waiting for the holder to release.
 _FIRST_LOCK_WAIT_SECONDS = 0.05
 _LONGEST_LOCK_WAIT_SECONDS = 0.5
+_ENTRY_GLOB = "arwwi-*.json"
 _warned_directories: set[str] = set()
 _warned_lock = threading.Lock()
 
@@ -129,22 +146,17 @@ class CredentialCache:
         """The entry for ``key`` if it is ours, well-formed and not yet expired; else ``None``."""
         if not self._ensure_directory():
             return None
-        path = self.entry_path(key)
         try:
-            data = _read_private_file(path)
+            entry = _load_entry(self.entry_path(key), key)
         except FileNotFoundError:
             return None
-        except (OSError, CacheError) as exc:
-            logger.warning("ignoring cache entry %s: %s", path, exc)
-            return None
-        try:
-            entry = _entry_from_json(key, data)
-        except (ValueError, TypeError, KeyError) as exc:
-            logger.warning("ignoring unreadable cache entry %s: %s", path, exc)
+        except CacheError as exc:
+            logger.warning("ignoring cache entry: %s; it will be replaced", exc)
             return None
         if entry.result.expiration <= now:
-            logger.debug("cache entry %s has expired", path)
+            logger.debug("cache entry %s has expired", self.entry_path(key))
             return None
+        remember_secrets(entry.result.session_token, entry.result.secret_access_key)
         return entry
 
     def write(self, entry: CacheEntry) -> bool:
@@ -168,7 +180,9 @@ class CredentialCache:
             logger.warning("cannot replace cache entry %s: a directory is in the way", entry.key)
             return False
         except OSError as exc:
-            self._warn_unusable(f"cannot write cache entry: {exc.strerror or exc}")
+            self._warn_unusable(
+                unusable_message(self.directory, f"cannot write cache entry: {exc.strerror or exc}")
+            )
             return False
         finally:
             if temp_path is not None:
@@ -176,29 +190,59 @@ class CredentialCache:
                     os.unlink(temp_path)
 
     def entries(self) -> list[tuple[Path, Optional[CacheEntry]]]:
-        """Every entry file with its parsed entry (``None`` when unusable), for ``cache list``."""
-        if self.directory is None or not self.directory.is_dir():
-            return []
+        """Every entry file with its parsed entry (``None`` when unusable), for ``cache list``.
+
+        :raises CacheError: when the directory exists but is not one the cache would use
+        """
         found: list[tuple[Path, Optional[CacheEntry]]] = []
-        for path in sorted(self.directory.glob("arwwi-*.json")):
+        for key in self.entry_keys():
+            path = self.entry_path(key)
             try:
-                found.append((path, _entry_from_json(path.stem, _read_private_file(path))))
-            except (OSError, CacheError, ValueError, TypeError, KeyError):
+                found.append((path, _load_entry(path, key)))
+            except (CacheError, FileNotFoundError):
                 found.append((path, None))
         return found
 
+    def entry_keys(self) -> list[str]:
+        """The keys of every entry file in the directory (usable or not), sorted.
+
+        :raises CacheError: when the directory exists but is not one the cache would use
+        """
+        if self.directory is None:
+            return []
+        try:
+            check_private_directory(self.directory)
+            names = os.listdir(self.directory)
+        except FileNotFoundError:
+            return []
+        except UnsafeFileError as exc:
+            raise CacheError(str(exc), path=str(self.directory)) from exc
+        return sorted(
+            name[: -len(".json")] for name in names if fnmatch.fnmatchcase(name, _ENTRY_GLOB)
+        )
+
     def remove(self, key: str) -> bool:
-        """Delete an entry and its lock file; ``True`` when the entry existed."""
+        """Delete the entry of ``key``; ``True`` when it existed.
+
+        The lock file stays (see the module docstring). Something in the way that cannot be
+        unlinked (a directory) is logged and reported as not removed.
+
+        :raises CacheError: when the directory exists but is not one the cache would use
+        """
         if self.directory is None:
             return False
-        removed = False
-        for path in (self.entry_path(key), self.directory / f"{key}.lock"):
-            try:
-                path.unlink()
-                removed = removed or path.suffix == ".json"
-            except FileNotFoundError:
-                pass
-        return removed
+        path = self.entry_path(key)
+        try:
+            check_private_directory(self.directory)
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+        except UnsafeFileError as exc:
+            raise CacheError(str(exc), path=str(self.directory)) from exc
+        except OSError as exc:
+            logger.warning("cannot remove cache entry %s: %s", path, exc.strerror or exc)
+            return False
+        return True
 
     @contextlib.contextmanager
     def lock(
@@ -264,68 +308,48 @@ class CredentialCache:
             return self._usable
         assert self.directory is not None
         try:
-            self._usable = _prepare_directory(self.directory)
-        except (OSError, CacheError) as exc:
-            self._usable = False
+            prepare_directory(self.directory)
+            self._usable = True
+        except UnsafeFileError as exc:  # refused: the message says why and what to do
+            self._warn_unusable(str(exc))
+        except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self._warn_unusable(reason)
-        return self._usable
+            self._warn_unusable(unusable_message(self.directory, reason))
+        return bool(self._usable)
 
-    def _warn_unusable(self, reason: str) -> None:
+    def _warn_unusable(self, message: str) -> None:
         self._usable = False
         key = str(self.directory)
         with _warned_lock:
             if key in _warned_directories:
                 return
             _warned_directories.add(key)
-        logger.warning(
-            "credential cache directory %s cannot be used (%s); keeping credentials in memory",
-            self.directory,
-            reason,
-        )
+        logger.warning("%s; keeping credentials in memory", message)
 
 
-def _prepare_directory(directory: Path) -> bool:
-    """Create ``directory`` 0700 or check an existing one is ours and private."""
+def _load_entry(path: Path, key: str) -> CacheEntry:
+    """Read and parse one entry file.
+
+    :raises FileNotFoundError: when there is none
+    :raises CacheError: when it cannot be used, saying why (never quoting its content)
+    """
     try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-    except FileExistsError as exc:  # a file (or a broken symlink) in the way
-        raise CacheError(f"{directory} exists and is not a directory", path=str(directory)) from exc
-    except NotADirectoryError as exc:
-        raise CacheError(
-            f"a parent of {directory} is not a directory", path=str(directory)
-        ) from exc
-    info = os.stat(directory)
-    if not stat.S_ISDIR(info.st_mode):
-        raise CacheError(f"{directory} is not a directory", path=str(directory))
-    if hasattr(os, "getuid") and info.st_uid != os.getuid():
-        raise CacheError(f"{directory} belongs to another user", path=str(directory))
-    if stat.S_IMODE(info.st_mode) & 0o077:
-        os.chmod(directory, 0o700)
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise OSError(errno.EACCES, "not writable", str(directory))
-    return True
-
-
-def _read_private_file(path: Path) -> bytes:
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise CacheError(f"{path} is a symlink", path=str(path)) from exc
+        data = read_private_file(path, max_bytes=MAX_ENTRY_BYTES)
+    except FileNotFoundError:
         raise
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise CacheError(f"{path} is not a regular file", path=str(path))
-    with os.fdopen(fd, "rb") as handle:
-        if hasattr(os, "getuid") and info.st_uid != os.getuid():
-            raise CacheError(f"{path} belongs to another user", path=str(path))
-        data = handle.read(MAX_ENTRY_BYTES + 1)
-    if len(data) > MAX_ENTRY_BYTES:
-        raise CacheError(f"{path} is too large to be an entry", path=str(path))
-    return data
+    except UnsafeFileError as exc:
+        raise CacheError(str(exc), path=str(path)) from exc
+    except OSError as exc:
+        raise CacheError(f"{path} cannot be read: {exc.strerror or exc}", path=str(path)) from exc
+    try:
+        return _entry_from_json(key, data)
+    except Exception as exc:
+        # Untrusted bytes: RecursionError from nesting, OverflowError from timestamps at the
+        # ends of the calendar, and whatever else the parse trips on are all a miss (issue 11).
+        detail = redact_token_shaped(str(exc))[:200]
+        raise CacheError(
+            f"{path} is not a usable entry ({type(exc).__name__}: {detail})", path=str(path)
+        ) from exc
 
 
 def _entry_to_json(entry: CacheEntry) -> dict[str, Any]:
@@ -356,7 +380,14 @@ def _entry_from_json(key: str, data: bytes) -> CacheEntry:
     return CacheEntry(
         key=key,
         result=result,
-        role_arn=str(document.get("RoleArn", "")),
-        role_session_name=str(document.get("RoleSessionName", "")),
+        role_arn=_name(document, "RoleArn"),
+        role_session_name=_name(document, "RoleSessionName"),
         refresh_at=parse_timestamp(refresh_at) if refresh_at is not None else None,
     )
+
+
+def _name(document: dict[str, Any], field: str) -> str:
+    value = document.get(field, "")
+    if not isinstance(value, str):
+        raise ValueError(f"{field} is not a string")
+    return value

@@ -1,19 +1,31 @@
 """The botocore credential provider, its chain placement, and register/install/session.
 
-Placement: our provider replaces botocore's ``assume-role-with-web-identity`` and sits just
-before ``assume-role``. It must precede ``assume-role`` because a profile that carries
-``role_arn`` with only our keys (``web_identity_token_command``) would otherwise make
-botocore's AssumeRoleProvider raise "missing source_profile". Every other source (env keys,
-SSO, ``credential_process``, container, IMDS) stays where botocore put it; when no web identity
-setting exists ``load()`` returns ``None`` and the chain goes on. Exception: a token source
-passed in code (``install(session, web_identity_token=...)``) puts the provider first, ahead of
-environment keys, because the caller asked for web identity explicitly. A profile that is an
-assume-role profile (``source_profile``/``credential_source``) and names no token source is left
-to botocore, as before.
+Placement: our provider sits just before ``assume-role``. It must precede ``assume-role``
+because a profile that carries ``role_arn`` with only our keys (``web_identity_token_command``)
+would otherwise make botocore's AssumeRoleProvider raise "missing source_profile". Every other
+source (env keys, SSO, ``credential_process``, container, IMDS) stays where botocore put it;
+when no web identity setting exists ``load()`` returns ``None`` and the chain goes on.
+Exception: a token source passed in code (``install(session, web_identity_token=...)``) puts
+the provider first, ahead of environment keys, because the caller asked for web identity
+explicitly. A profile that is an assume-role profile (``source_profile``/
+``credential_source``) and names no token source is left to botocore, as before.
+
+botocore's own ``assume-role-with-web-identity`` provider stays in the chain, after ours
+(issue 10): awscli and other code look it up by name (``get_provider``, ``insert_before``,
+``insert_after``) and fail when it is missing. It never answers in our place: ours returns
+``None`` only when no token source is configured (botocore's would find none either) or for an
+assume-role profile, which ``assume-role`` claims before botocore's provider is reached. So
+nothing loads twice and no second STS call happens.
+
+Role chaining: the ``assume-role`` provider is rebuilt from botocore's public constructor
+arguments with a profile provider builder that puts ours first, so a ``source_profile`` that is
+a web identity profile gets its credentials from us (host cache, every profile key of ours);
+the ``AssumeRole`` hop on top is botocore's, unchanged.
 
 ``register()`` uses botocore's public ``register_initializer`` and registers the resolver
 lazily, so a profile set afterwards (``boto3.Session(profile_name=...)`` sets it after the
-initializer ran) is respected.
+initializer ran) is respected. The region of the STS client is fixed when the resolver is
+built, as botocore fixes its own.
 
 Security: configuration comes from arguments, the environment and ``~/.aws/config`` only.
 """
@@ -27,12 +39,24 @@ from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
 import botocore
+import botocore.credentials
 import botocore.session
-from botocore.credentials import CredentialProvider, create_credential_resolver
-from botocore.exceptions import ProfileNotFound
+from botocore.credentials import (
+    AssumeRoleProvider,
+    CanonicalNameCredentialSourcer,
+    CredentialProvider,
+    EnvProvider,
+    ProfileProviderBuilder,
+)
+from botocore.exceptions import ProfileNotFound, UnknownCredentialError
 
 from webid_provider._aio import build_aio_resolver, is_aio_session
-from webid_provider._botocore import botocore_session_of, first_client_region
+from webid_provider._botocore import (
+    WebIdentityAwareAssumeRoleProvider,
+    botocore_session_of,
+    credential_client_creator,
+    first_client_region,
+)
 from webid_provider.cache import CredentialCache
 from webid_provider.errors import ConfigurationError
 from webid_provider.refresh import (
@@ -49,7 +73,7 @@ from webid_provider.settings import (
     WebIdentitySettings,
     resolve_settings,
 )
-from webid_provider.sts import RetryPolicy, create_sts_client, endpoint_identity
+from webid_provider.sts import RetryPolicy, StsEndpoint, create_sts_client, resolve_sts_endpoint
 from webid_provider.tokens import token_source_from_spec
 
 logger = logging.getLogger(__name__)
@@ -66,6 +90,13 @@ class WebIdentityProvider(CredentialProvider):
 
     :param session: the botocore session whose profile, region and endpoint settings apply
     :param options: the options of :func:`webid_provider.register`
+    :param region_name: the region of the STS client; default: the region of the session's
+        first client as of now (what botocore's own resolver is built with), else the
+        session's region
+    :param profile_name: read this profile instead of the session's active one (a
+        ``source_profile``); the STS endpoint still follows the session, as in botocore
+    :param disable_env_vars: ignore ``AWS_ROLE_ARN`` & co.; default: when the session's
+        profile was set explicitly, as botocore does
     """
 
     METHOD = METHOD
@@ -80,6 +111,9 @@ class WebIdentityProvider(CredentialProvider):
         policy: Optional[RefreshPolicy] = None,
         retry_policy: Optional[RetryPolicy] = None,
         environ: Optional[Mapping[str, str]] = None,
+        region_name: Optional[str] = None,
+        profile_name: Optional[str] = None,
+        disable_env_vars: Optional[bool] = None,
     ) -> None:
         super().__init__(session=session)
         self._session = session
@@ -88,27 +122,30 @@ class WebIdentityProvider(CredentialProvider):
         self._policy = policy or RefreshPolicy()
         self._retry_policy = retry_policy or RetryPolicy()
         self._environ = environ
+        # Fixed now, not at the first STS call: later clients in other regions must not move
+        # the STS call (botocore builds its resolver with this region too).
+        self._region_name = region_name or first_client_region(session)
+        self._profile_name = profile_name
+        self._disable_env_vars = disable_env_vars
         self._client_lock = threading.Lock()
-        self._client: Any = None
+        self._clients: dict[StsEndpoint, Any] = {}
 
     def resolve(self) -> Optional[WebIdentitySettings]:
         """The settings for this session, or ``None`` when web identity is not configured.
 
         :raises ConfigurationError: for invalid settings
         """
-        environ = os.environ if self._environ is None else self._environ
-        profile_name, profile = _active_profile(self._session)
-        explicit_profile = self._session.instance_variables().get("profile") is not None
+        profile_name, profile, use_environment = self._profile()
         if not any(self._options.get(name) for name in TOKEN_OPTIONS) and _is_assume_role_profile(
             profile
         ):
             return None
         return resolve_settings(
             self._options,
-            environ=environ,
+            environ=self._environment(),
             profile_name=profile_name,
             profile=profile,
-            use_environment=not explicit_profile,
+            use_environment=use_environment,
         )
 
     def load(self) -> Optional[WebIdentityCredentials]:
@@ -122,27 +159,49 @@ class WebIdentityProvider(CredentialProvider):
 
     def refresher(self, settings: WebIdentitySettings) -> WebIdentityRefresher:
         """The refresh callable for ``settings`` on this session."""
+        endpoint = self.sts_endpoint()
         return WebIdentityRefresher(
             settings,
             token_source_from_spec(settings.token),
-            sts_client=self._sts_client,
-            endpoint=endpoint_identity(
-                self._session, os.environ if self._environ is None else self._environ
-            ),
+            sts_client=lambda: self._sts_client(endpoint),
+            endpoint=endpoint.identity(),
             cache=CredentialCache(settings.cache_dir),
             clock=self._clock,
             policy=self._policy,
             retry_policy=self._retry_policy,
         )
 
-    def _sts_client(self) -> Any:
+    def sts_endpoint(self) -> StsEndpoint:
+        """Where this session's STS calls go, resolved now by botocore's rules."""
+        return resolve_sts_endpoint(
+            self._session, region_name=self._region_name, environ=self._environment()
+        )
+
+    def _environment(self) -> Mapping[str, str]:
+        return os.environ if self._environ is None else self._environ
+
+    def _profile(self) -> tuple[Optional[str], Mapping[str, Any], bool]:
+        """The profile's name and keys, and whether the environment applies."""
+        if self._profile_name is None:
+            name, profile = _active_profile(self._session)
+            explicit = self._session.instance_variables().get("profile") is not None
+            disabled = explicit if self._disable_env_vars is None else self._disable_env_vars
+            return name, profile, not disabled
+        profiles = self._session.full_config.get("profiles", {})
+        profile = profiles.get(self._profile_name)
+        if profile is None:
+            raise ProfileNotFound(profile=self._profile_name)
+        return self._profile_name, profile, not self._disable_env_vars
+
+    def _sts_client(self, endpoint: StsEndpoint) -> Any:
         # Built on first need only: a cache hit never pays for client creation.
         with self._client_lock:
-            if self._client is None:
-                self._client = create_sts_client(
-                    self._session, region_name=first_client_region(self._session)
+            client = self._clients.get(endpoint)
+            if client is None:
+                client = self._clients[endpoint] = create_sts_client(
+                    self._session, endpoint=endpoint
                 )
-            return self._client
+            return client
 
 
 def _active_profile(session: botocore.session.Session) -> tuple[Optional[str], Mapping[str, Any]]:
@@ -162,12 +221,88 @@ def _is_assume_role_profile(profile: Mapping[str, Any]) -> bool:
     return bool(profile.get("role_arn") and chained and not has_token_key)
 
 
+class _SourceProfileProviders(ProfileProviderBuilder):
+    """botocore's providers for a ``source_profile``, with ours first.
+
+    ``AssumeRoleProvider`` resolves a source profile that is not itself an assume-role
+    profile through ``providers()``; ours in front serves web identity source profiles.
+    Of the options passed in code only ``cache_dir`` applies there: the source profile's own
+    keys describe its exchange.
+    """
+
+    def __init__(
+        self,
+        session: botocore.session.Session,
+        *,
+        cache: Any,
+        region_name: Optional[str],
+        options: Mapping[str, Any],
+    ) -> None:
+        super().__init__(session, cache=cache, region_name=region_name)
+        self._webid_session = session
+        self._webid_region_name = region_name
+        self._webid_options = {k: v for k, v in options.items() if k == "cache_dir"}
+
+    def providers(self, profile_name: str, disable_env_vars: bool = False) -> list[Any]:
+        ours = WebIdentityProvider(
+            self._webid_session,
+            self._webid_options,
+            region_name=self._webid_region_name,
+            profile_name=profile_name,
+            disable_env_vars=disable_env_vars,
+        )
+        return [ours, *super().providers(profile_name, disable_env_vars=disable_env_vars)]
+
+
+def _serve_source_profiles(
+    resolver: Any,
+    session: botocore.session.Session,
+    options: Mapping[str, Any],
+    region_name: Optional[str],
+) -> None:
+    """Replace ``assume-role`` with the same provider whose source profiles can be ours.
+
+    The replacement gets what ``create_credential_resolver`` gives botocore's (config,
+    client factory, cache, profile, credential sourcer) plus our builder. A provider that is
+    not botocore's own class (a wrapped ``create_credential_resolver`` put it there) is left
+    alone.
+    """
+    try:
+        original = resolver.get_provider(ASSUME_ROLE)
+        container = resolver.get_provider("container-role")
+        instance_metadata = resolver.get_provider("iam-role")
+    except UnknownCredentialError:
+        logger.debug("credential chain without botocore's providers; source profiles unchanged")
+        return
+    if type(original) is not AssumeRoleProvider:
+        return
+    try:
+        env = resolver.get_provider("env")
+    except UnknownCredentialError:  # removed because the profile was set explicitly
+        env = EnvProvider()
+    replacement = WebIdentityAwareAssumeRoleProvider(
+        load_config=lambda: session.full_config,
+        client_creator=credential_client_creator(session, region_name),
+        cache=original.cache,
+        profile_name=session.get_config_variable("profile") or "default",
+        credential_sourcer=CanonicalNameCredentialSourcer([env, container, instance_metadata]),
+        profile_provider_builder=_SourceProfileProviders(
+            session, cache=original.cache, region_name=region_name, options=options
+        ),
+        web_identity_keys=PROFILE_TOKEN_OPTIONS,
+    )
+    resolver.providers[resolver.providers.index(original)] = replacement
+
+
 def _build_resolver(session: botocore.session.Session, options: Mapping[str, Any]) -> Any:
     if is_aio_session(session):  # aiobotocore: its own async chain (webid_provider._aio_glue)
         return build_aio_resolver(session, options)
-    resolver = create_credential_resolver(session, region_name=first_client_region(session))
-    provider = WebIdentityProvider(session, options)
-    resolver.remove(BUILTIN_WEB_IDENTITY)
+    # The region botocore builds its own resolver with: the first client's, read now.
+    region_name = first_client_region(session)
+    # Looked up through the module at call time, so code that wraps or patches it applies.
+    resolver = botocore.credentials.create_credential_resolver(session, region_name=region_name)
+    provider = WebIdentityProvider(session, options, region_name=region_name)
+    _serve_source_profiles(resolver, session, options, region_name)
     names = [p.METHOD for p in resolver.providers]
     if any(options.get(name) is not None for name in TOKEN_OPTIONS):
         # A token source passed in code is an explicit request for web identity: it must not

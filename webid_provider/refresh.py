@@ -65,6 +65,7 @@ from webid_provider.errors import (
     ClockSkewError,
     ConfigurationError,
     StsError,
+    StsServiceError,
     TokenSourceError,
     WebIdProviderError,
 )
@@ -326,7 +327,12 @@ class WebIdentityRefresher:
         caller holds ``state.lock``."""
         held = state.result
         step = self._decide(state, now)
-        if held is None or held.seconds_left(now) < min_remaining_seconds:
+        if held is None:
+            return None
+        # A margin longer than half the credentials' lifetime cannot be met by any refresh:
+        # asking for it would refresh on every call.
+        margin = min(min_remaining_seconds, held.lifetime_seconds / 2)
+        if held.seconds_left(now) < margin:
             return None
         if step is Step.SERVE and state.refresh_at is not None:
             return held, state.refresh_at
@@ -696,12 +702,22 @@ class WebIdentityRefresher:
         )
         if isinstance(error, ClockSkewError):
             raise ClockSkewError(f"{error} {note}", skew_seconds=error.skew_seconds) from error
+        if isinstance(error, StsServiceError):
+            # Still botocore's ClientError, with STS's own response, as on the first failure.
+            raise StsServiceError(
+                f"{error} {note}",
+                code=error.code,
+                retryable=error.retryable,
+                request_id=error.request_id,
+                http_status=error.http_status,
+                sts_message=error.sts_message,
+                response=error.response,
+            ) from error
         raise StsError(
             f"{error} {note}",
             code=error.code,
             retryable=error.retryable,
             request_id=error.request_id,
-            http_status=error.http_status,
         ) from error
 
     def _serve_despite(self, exc: Exception) -> tuple[WebIdentityResult, datetime]:

@@ -16,10 +16,13 @@ without a shell). Messages never quote a token.
 
 from __future__ import annotations
 
+import difflib
 import json
+import logging
 import os
 import re
 import shlex
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +30,20 @@ from typing import Any, Callable, Optional, Union
 
 from webid_provider.errors import ConfigurationError
 
+logger = logging.getLogger(__name__)
+
 TokenCallable = Callable[[], Union[str, bytes]]
 PathLike = Union[str, "os.PathLike[str]"]
 
-ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$", re.ASCII)
+#: An IAM role ARN as IAM accepts it: a path of printable ASCII (``\u0021-\u007E``) between
+#: slashes, at most 512 characters, then a name of 1-64 ``[\w+=,.@-]``.
+ROLE_ARN_PATTERN = re.compile(
+    r"^arn:aws[a-z-]*:iam::\d{12}:role(?P<path>/(?:[\x21-\x7e]*/)?)(?P<name>[\w+=,.@-]{1,64})$",
+    re.ASCII,
+)
+MAX_ROLE_PATH_CHARS = 512
+#: STS's limit on ``RoleArn``.
+MAX_ROLE_ARN_CHARS = 2048
 POLICY_ARN_PATTERN = re.compile(
     r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[\w+=,.@/-]{1,512}$", re.ASCII
 )
@@ -168,6 +181,8 @@ def resolve_settings(
         return None
 
     token = _resolve_token_spec(options, env, profile, profile_origin, origins)
+    if token is not None or _role_without_other_use(profile):
+        _check_profile_keys(profile, profile_origin)
     if token is None:
         return None
     role_arn = pick("role_arn")
@@ -179,14 +194,26 @@ def resolve_settings(
         )
     cache_dir = resolve_cache_dir(options.get("cache_dir", DEFAULT_CACHE_DIR), environ)
     origins["cache_dir"] = _cache_dir_origin(options.get("cache_dir", DEFAULT_CACHE_DIR), environ)
+
+    def valid(name: str, validate: Callable[[Any], Any], value: Any) -> Any:
+        try:
+            return validate(value)
+        except ConfigurationError as exc:  # name the profile and key the value came from
+            origin = origins.get(name, "")
+            if not origin.startswith("profile "):
+                raise
+            raise ConfigurationError(f"{origin}: {exc}", field=exc.field) from exc
+
     return WebIdentitySettings(
-        role_arn=validate_role_arn(role_arn),
+        role_arn=valid("role_arn", validate_role_arn, role_arn),
         token=token,
-        role_session_name=validate_session_name(pick("role_session_name")),
-        duration_seconds=validate_duration(pick("duration_seconds")),
-        policy=validate_policy(pick("policy")),
-        policy_arns=validate_policy_arns(pick("policy_arns")),
-        provider_id=validate_provider_id(pick("provider_id")),
+        role_session_name=valid(
+            "role_session_name", validate_session_name, pick("role_session_name")
+        ),
+        duration_seconds=valid("duration_seconds", validate_duration, pick("duration_seconds")),
+        policy=valid("policy", validate_policy, pick("policy")),
+        policy_arns=valid("policy_arns", validate_policy_arns, pick("policy_arns")),
+        provider_id=valid("provider_id", validate_provider_id, pick("provider_id")),
         cache_dir=cache_dir,
         profile_name=profile_name,
         origins=origins,
@@ -224,9 +251,34 @@ def _resolve_token_spec(
     return None
 
 
+def _role_without_other_use(profile: Mapping[str, Any]) -> bool:
+    """A ``role_arn`` no other provider will use: the profile is meant for web identity."""
+    return bool(profile.get("role_arn")) and not (
+        profile.get("source_profile") or profile.get("credential_source")
+    )
+
+
+def _check_profile_keys(profile: Mapping[str, Any], profile_origin: str) -> None:
+    """Refuse a key that is a near miss of one of ours (``web_identity_token_fle``).
+
+    botocore ignores unknown keys, so a typo would silently drop a token source or, worse, a
+    session policy. Keys that are not close to ours (``region``, ``output``...) pass.
+
+    :raises ConfigurationError: naming the profile, the key and the closest known key
+    """
+    ours = [key for key in PROFILE_KEYS.values() if key]
+    for key in profile:
+        close = [] if key in ours else difflib.get_close_matches(key, ours, n=1, cutoff=0.8)
+        if close:
+            raise ConfigurationError(
+                f"{profile_origin} has an unknown key {key!r}; did you mean {close[0]!r}?",
+                field=key,
+            )
+
+
 def _token_spec(option: str, value: Any) -> TokenSpec:
     if option == "web_identity_token_file":
-        if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        if not _is_text_path(value):
             raise ConfigurationError(
                 "web_identity_token_file must be a path", field="web_identity_token_file"
             )
@@ -269,16 +321,27 @@ def parse_command(value: Any) -> tuple[str, ...]:
         raise ConfigurationError(
             "web_identity_token_command is empty", field="web_identity_token_command"
         )
+    if any("\0" in part for part in argv):
+        raise ConfigurationError(
+            "web_identity_token_command contains a NUL character",
+            field="web_identity_token_command",
+        )
     return tuple(argv)
 
 
 def validate_role_arn(value: Any) -> str:
-    """:raises ConfigurationError: unless ``value`` is an IAM role ARN"""
+    """Accept what IAM accepts for a role, which STS accepts too.
+
+    :raises ConfigurationError: unless ``value`` is an IAM role ARN
+    """
     text = str(value).strip()
-    if not ROLE_ARN_PATTERN.match(text):
+    match = ROLE_ARN_PATTERN.match(text) if len(text) <= MAX_ROLE_ARN_CHARS else None
+    if match is None or len(match.group("path")) > MAX_ROLE_PATH_CHARS:
         raise ConfigurationError(
-            f"role_arn {text!r} is not an IAM role ARN "
-            "(expected arn:<partition>:iam::<12-digit account>:role/<path/name>)",
+            f"role_arn {text[:100]!r}{'...' if len(text) > 100 else ''} is not an IAM role ARN "
+            "(expected arn:<partition>:iam::<12-digit account>:role/<path/>name, the path "
+            "printable ASCII without spaces, at most 512 characters, the name 1-64 of "
+            "letters, digits and _+=,.@-)",
             field="role_arn",
         )
     return text
@@ -324,11 +387,16 @@ def validate_policy(value: Any) -> Optional[str]:
     if value is None:
         return None
     if isinstance(value, Mapping):
-        text = json.dumps(value, separators=(",", ":"), sort_keys=True)
+        try:
+            text = json.dumps(value, separators=(",", ":"), sort_keys=True, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise ConfigurationError(
+                f"policy cannot be written as JSON: {exc}", field="policy"
+            ) from exc
     elif isinstance(value, str):
         try:
             parsed = json.loads(value)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise ConfigurationError(f"policy is not valid JSON: {exc}", field="policy") from exc
         if not isinstance(parsed, dict):
             raise ConfigurationError("policy must be a JSON object", field="policy")
@@ -394,13 +462,62 @@ def resolve_cache_dir(value: Any, environ: Mapping[str, str]) -> Optional[Path]:
     if value is None:
         return None
     if not isinstance(value, _Default):
+        if not _is_text_path(value):
+            raise ConfigurationError(
+                f"cache_dir must be a path (str or os.PathLike) or None, not "
+                f"{type(value).__name__}",
+                field="cache_dir",
+            )
         return Path(os.path.expanduser(os.fspath(value)))
     if environ.get(ENV_CACHE_DIR):
         return Path(os.path.expanduser(environ[ENV_CACHE_DIR]))
-    home = os.path.expanduser("~")
-    if home == "~" or not home:
+    home = _home_directory()
+    if home is None:
+        _warn_memory_only_once()
         return None
     return Path(home) / ".aws" / "webid-provider" / "cache"
+
+
+def _is_text_path(value: Any) -> bool:
+    """A non-empty str or ``os.PathLike[str]`` without NUL bytes (no bytes paths)."""
+    try:
+        text = os.fspath(value)
+    except TypeError:
+        return False
+    return isinstance(text, str) and bool(text) and "\0" not in text
+
+
+def _home_directory() -> Optional[str]:
+    """``HOME``, else the passwd entry's home, as ``~`` would; ``None`` when there is neither
+    (containers often run a uid without a passwd entry and without ``HOME``)."""
+    home = os.environ.get("HOME")
+    if home:
+        return home
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_dir or None
+    except (ImportError, KeyError):
+        return None
+
+
+_memory_only_lock = threading.Lock()
+_memory_only_warned = False
+
+
+def _warn_memory_only_once() -> None:
+    # The README promises one warning when the cache cannot be on disk (issue 11, item 10).
+    global _memory_only_warned
+    with _memory_only_lock:
+        if _memory_only_warned:
+            return
+        _memory_only_warned = True
+        logger.warning(
+            "no home directory (HOME is unset and uid %s has no passwd entry): the credential "
+            "cache is memory-only; set %s or cache_dir to share credentials between processes",
+            os.getuid() if hasattr(os, "getuid") else "?",
+            ENV_CACHE_DIR,
+        )
 
 
 def _cache_dir_origin(value: Any, environ: Mapping[str, str]) -> str:
@@ -410,4 +527,4 @@ def _cache_dir_origin(value: Any, environ: Mapping[str, str]) -> str:
         return "argument"
     if environ.get(ENV_CACHE_DIR):
         return f"env {ENV_CACHE_DIR}"
-    return "default"
+    return "default" if _home_directory() is not None else "default (no home: memory only)"

@@ -16,7 +16,9 @@ Classification (DESIGN.md, "STS errors"):
 * permanent, raised at once: everything else, with code, message and request id.
 
 Security: the request carries the token; no request dict, response body or botocore exception
-text containing it is logged or put in an exception.
+text containing it is logged or put in an exception. botocore's own DEBUG records of the call
+(and of every request later signed with the result) are redacted by
+:mod:`webid_provider._redaction`.
 """
 
 from __future__ import annotations
@@ -24,8 +26,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import re
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,7 +47,9 @@ from botocore.exceptions import (
 )
 
 from webid_provider._aio import create_aio_sts_client, is_aio_session
-from webid_provider.errors import ClockSkewError, StsError
+from webid_provider._botocore import configured_endpoint_url
+from webid_provider._redaction import install_secret_redaction, remember_secrets
+from webid_provider.errors import ClockSkewError, StsError, StsServiceError
 from webid_provider.result import WebIdentityResult
 
 logger = logging.getLogger(__name__)
@@ -139,52 +141,85 @@ class RetryPolicy:
 SINGLE_ATTEMPT = RetryPolicy(max_attempts=1)
 
 
-class _RedactSecrets(logging.Filter):
-    """Remove the token and the new credentials from botocore's DEBUG dumps of our call.
+@dataclass(frozen=True)
+class StsEndpoint:
+    """Every input botocore's endpoint rules use to choose the STS URL for one session.
 
-    At DEBUG, ``botocore.endpoint`` logs each request's parameters (ours carry the web identity
-    token) and ``botocore.parsers`` logs each response body (ours carries the secret key and
-    session token). The filter rewrites just those values; it runs only when botocore's DEBUG
-    logging is on.
+    Resolved with botocore's own pieces (:func:`resolve_sts_endpoint`), without building a
+    client. Equal values give the same URL, so the cache key binds :meth:`identity` and the
+    STS client is built from these exact values: credentials one endpoint minted are never
+    served to a session whose calls would go to another.
+
+    :param region_name: the client region (fixed when the credential resolver is built)
+    :param endpoint_url: the configured URL (``AWS_ENDPOINT_URL_STS``, ``AWS_ENDPOINT_URL``,
+        the profile's ``[services]`` section or ``endpoint_url``), ``None`` when unset or
+        ignored (``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS``)
     """
 
-    _PATTERNS = (
-        re.compile(r"(WebIdentityToken['\"]?\s*[:=]\s*['\"]?)[^&'\"\s,}]+"),
-        re.compile(r"(<SecretAccessKey>)[^<]*"),
-        re.compile(r"(<SessionToken>)[^<]*"),
+    region_name: Optional[str] = None
+    endpoint_url: Optional[str] = None
+    use_fips_endpoint: Optional[bool] = None
+    use_dualstack_endpoint: Optional[bool] = None
+    sts_regional_endpoints: Optional[str] = None
+
+    def identity(self) -> str:
+        """The string the cache key binds."""
+        return "|".join(
+            _text(value)
+            for value in (
+                self.region_name,
+                self.endpoint_url,
+                self.use_fips_endpoint,
+                self.use_dualstack_endpoint,
+                self.sts_regional_endpoints,
+            )
+        )
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def resolve_sts_endpoint(
+    session: Any,
+    *,
+    region_name: Optional[str] = None,
+    environ: Mapping[str, str] = os.environ,
+) -> StsEndpoint:
+    """Where an STS client created now from ``session`` would send its calls, as inputs.
+
+    Follows ``Session.create_client``: the session's default client config wins over config
+    variables, a configured endpoint URL is looked up by botocore's
+    ``ConfiguredEndpointProvider`` unless ``ignore_configured_endpoint_urls`` is set.
+
+    :param session: a ``botocore.session.Session``
+    :param region_name: the region the client is created with; ``None``: the session's
+    :param environ: the environment for the endpoint URL variables
+    :raises InvalidConfigError: (botocore's) when the profile names a missing ``[services]``
+        section, as botocore raises when it creates a client
+    """
+    defaults = session.get_default_client_config()
+
+    def setting(config_name: str, variable: str) -> Any:
+        value = getattr(defaults, config_name, None) if defaults is not None else None
+        return value if value is not None else session.get_config_variable(variable)
+
+    region = region_name or setting("region_name", "region")
+    ignore = setting("ignore_configured_endpoint_urls", "ignore_configured_endpoint_urls")
+    return StsEndpoint(
+        region_name=region or None,
+        endpoint_url=None if ignore else configured_endpoint_url(session, "sts", environ),
+        use_fips_endpoint=setting("use_fips_endpoint", "use_fips_endpoint"),
+        use_dualstack_endpoint=setting("use_dualstack_endpoint", "use_dualstack_endpoint"),
+        sts_regional_endpoints=session.get_config_variable("sts_regional_endpoints"),
     )
-    _MARKERS = ("WebIdentityToken", "<SecretAccessKey>", "<SessionToken>")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:
-            return True  # a malformed record is not ours to break
-        if any(marker in message for marker in self._MARKERS):
-            for pattern in self._PATTERNS:
-                message = pattern.sub(r"\1<redacted>", message)
-            record.msg = message
-            record.args = ()
-        return True
-
-
-_redaction_lock = threading.Lock()
-_redaction_installed = False
-
-
-def _install_secret_redaction() -> None:
-    global _redaction_installed
-    with _redaction_lock:
-        if not _redaction_installed:
-            for name in ("botocore.endpoint", "botocore.parsers"):
-                logging.getLogger(name).addFilter(_RedactSecrets())
-            _redaction_installed = True
 
 
 def create_sts_client(
     session: Any,
     *,
     region_name: Optional[str] = None,
+    endpoint: Optional[StsEndpoint] = None,
     connect_timeout_seconds: float = 5.0,
     read_timeout_seconds: float = 10.0,
 ) -> Any:
@@ -192,37 +227,53 @@ def create_sts_client(
 
     :param session: a ``botocore.session.Session``; for an aiobotocore ``AioSession``, a
         synchronous face over aiobotocore's async client (:mod:`webid_provider._aio_glue`)
+    :param region_name: used to resolve ``endpoint`` when it is not given
+    :param endpoint: the resolved endpoint; the client is pinned to it, so the URL it calls is
+        the one the cache key names even if the environment changes later
     """
-    _install_secret_redaction()
+    # botocore's DEBUG records of this client quote the token and the new credentials.
+    install_secret_redaction()
+    if endpoint is None:
+        endpoint = resolve_sts_endpoint(session, region_name=region_name)
+    pinned: dict[str, Any] = {}
+    if endpoint.use_fips_endpoint is not None:
+        pinned["use_fips_endpoint"] = endpoint.use_fips_endpoint
+    if endpoint.use_dualstack_endpoint is not None:
+        pinned["use_dualstack_endpoint"] = endpoint.use_dualstack_endpoint
     options: dict[str, Any] = dict(
         signature_version=UNSIGNED,
         retries={"total_max_attempts": 1, "mode": "standard"},
         connect_timeout=connect_timeout_seconds,
         read_timeout=read_timeout_seconds,
+        **pinned,
     )
-    region = region_name or session.get_config_variable("region")
     if is_aio_session(session):  # aiobotocore's async client, run off the caller's event loop
-        return create_aio_sts_client(session, region_name=region, config_options=options)
-    config = Config(**options)
+        return create_aio_sts_client(
+            session,
+            region_name=endpoint.region_name,
+            endpoint_url=endpoint.endpoint_url,
+            config_options=options,
+        )
+    kwargs: dict[str, Any] = {
+        "region_name": endpoint.region_name,
+        "endpoint_url": endpoint.endpoint_url,
+        "config": Config(**options),
+    }
     try:  # botocore >= 1.40: keeps client plugins out of credential-provider clients
         from botocore.utils import create_nested_client
     except ImportError:  # pragma: no cover - older botocore
-        return session.create_client("sts", region_name=region, config=config)
-    return create_nested_client(session, "sts", region_name=region, config=config)
+        return session.create_client("sts", **kwargs)
+    return create_nested_client(session, "sts", **kwargs)
 
 
-def endpoint_identity(session: Any, environ: Mapping[str, str] = os.environ) -> str:
+def endpoint_identity(
+    session: Any, environ: Mapping[str, str] = os.environ, *, region_name: Optional[str] = None
+) -> str:
     """What decides which STS endpoint answers, for the cache key, without building a client.
 
     Credentials from different partitions or endpoints are not interchangeable.
     """
-    region = session.get_config_variable("region") or ""
-    endpoint = environ.get("AWS_ENDPOINT_URL_STS") or environ.get("AWS_ENDPOINT_URL") or ""
-    try:
-        regional = session.get_config_variable("sts_regional_endpoints") or ""
-    except Exception:
-        regional = ""
-    return f"{region}|{endpoint}|{regional}"
+    return resolve_sts_endpoint(session, region_name=region_name, environ=environ).identity()
 
 
 def classify(code: str, message: str, http_status: Optional[int]) -> ErrorKind:
@@ -239,7 +290,11 @@ def classify(code: str, message: str, http_status: Optional[int]) -> ErrorKind:
 
 
 def to_sts_error(exc: BaseException) -> StsError:
-    """Translate a botocore failure into an :class:`StsError` without leaking the request."""
+    """Translate a botocore failure into an :class:`StsError` without leaking the request.
+
+    A ``ClientError`` (STS answered) becomes an :class:`StsServiceError` carrying its
+    ``response``; anything else a plain :class:`StsError`.
+    """
     if isinstance(exc, StsError):
         return exc
     if isinstance(exc, ClientError):
@@ -253,13 +308,18 @@ def to_sts_error(exc: BaseException) -> StsError:
         text = f"AssumeRoleWithWebIdentity failed: {code}: {message}".rstrip(": ")
         if request_id:
             text += f" (request id {request_id})"
-        return StsError(
+        # STS answered: the caller gets a ClientError, as from botocore's own provider.
+        return StsServiceError(
             text,
             code=code,
             retryable=kind is not ErrorKind.PERMANENT,
             request_id=request_id,
             http_status=status,
+            sts_message=message,
+            response=exc.response,
         )
+    # No answer from STS: a plain StsError (a BotoCoreError, like botocore's own
+    # EndpointConnectionError & co.), never a ClientError.
     if isinstance(
         exc,
         (EndpointConnectionError, ConnectionClosedError, ConnectTimeoutError, ReadTimeoutError),
@@ -315,6 +375,7 @@ def assume_role_with_web_identity(
         ) from exc
     if result.seconds_left(now) <= min_seconds_left:
         raise _clock_skew_error(result, response, now, request.duration_seconds)
+    remember_secrets(result.session_token, result.secret_access_key)
     return result
 
 

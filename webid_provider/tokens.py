@@ -5,30 +5,42 @@ service-account tokens by swapping a ``..data`` symlink, CI tokens are minted pe
 IdP SDK refreshes its own. Sources:
 
 * file: opened anew each time (following symlinks, since the kubelet swaps ``..data``),
+  regular files only (a FIFO, device or directory is refused by name, never waited on),
   size-capped, whitespace stripped; a missing or empty file is retried briefly because the
   kubelet's swap and some writers leave a short window (aws-sdk-php#2164);
 * string: fixed; it cannot outlive its own ``exp``;
 * callable: any zero-argument function returning ``str`` or ``bytes``; the caller does not
   cache its result, so the function may return a fresh token each time;
-* command: an argv run without a shell, with a timeout; stdout is the token.
+* command: an argv run without a shell, with a timeout; stdout is the token. At most
+  :data:`MAX_COMMAND_STDOUT_BYTES` of stdout is read (a command printing more is stopped at
+  once) and only the last few KiB of stderr are kept, so memory stays bounded whatever the
+  command prints (issue 11, item 7).
 
-Claims are read with pyjwt *without verifying the signature*: STS verifies the token. We only
-use claims for cache keys, default session names and messages such as "token expired at ...".
+Claims are read *without verifying the signature* (STS verifies the token) by
+:mod:`webid_provider._jwt`, which this module re-exports (``TokenClaims``, ``peek_claims``,
+``token_identity``, ``default_session_name``); we only use claims for cache keys, default
+session names and messages such as "token expired at ...".
 
-Security: no token, stdout or token fragment ever reaches a log line or an exception; a
-command's stderr excerpt is included in errors because that is how users debug it, and it is
-the command's own diagnostics, not its output.
+Security: no token, stdout or token fragment ever reaches a log line or an exception. A
+command's stderr excerpt is included in errors because that is how users debug it, but a
+``set -x`` script or a chatty client prints its token there too, so everything token-shaped is
+redacted from the excerpt first (:func:`webid_provider._redaction.redact_token_shaped`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
+import errno
 import time
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Optional, Protocol
 
+from webid_provider._command import run_bounded
+from webid_provider._files import UnsafeFileError, read_private_file
+
+# Re-exported: callers import these from here (the ``as`` form marks them as re-exports).
+from webid_provider._jwt import TokenClaims as TokenClaims
+from webid_provider._jwt import default_session_name as default_session_name
+from webid_provider._jwt import peek_claims as peek_claims
+from webid_provider._jwt import token_identity as token_identity
 from webid_provider.errors import TokenSourceError
 from webid_provider.settings import TokenSpec
 
@@ -37,7 +49,12 @@ MAX_TOKEN_CHARS = 20000
 MAX_TOKEN_FILE_BYTES = 64 * 1024
 DEFAULT_COMMAND_TIMEOUT_SECONDS = 30.0
 _FILE_RETRY_DELAYS_SECONDS = (0.05, 0.1)
+#: a token is at most 20000 characters; the rest of the cap leaves room for whitespace
+MAX_COMMAND_STDOUT_BYTES = 64 * 1024
 _STDERR_EXCERPT_CHARS = 300
+_STDERR_KEPT_BYTES = 4096
+#: errors from starting a command that say "try again later", not "fix the command"
+_TRANSIENT_START_ERRNOS = frozenset({errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE})
 
 
 class TokenSource(Protocol):
@@ -57,17 +74,6 @@ class TokenSource(Protocol):
         """Return the current token."""
 
 
-@dataclass(frozen=True)
-class TokenClaims:
-    """The claims of a JWT that matter to us, read without verification."""
-
-    issuer: Optional[str]
-    subject: Optional[str]
-    audience: tuple[str, ...]
-    expires_at: Optional[datetime]
-    issued_at: Optional[datetime]
-
-
 class FileTokenSource:
     """Reads the token file anew on every call."""
 
@@ -81,8 +87,13 @@ class FileTokenSource:
     def read_token(self) -> str:
         for delay in (*_FILE_RETRY_DELAYS_SECONDS, None):
             try:
-                with open(self.path, "rb") as handle:
-                    data = handle.read(MAX_TOKEN_FILE_BYTES + 1)
+                # The kubelet's files are root's: no owner check; symlinks are its ..data swap.
+                data = read_private_file(
+                    self.path,
+                    max_bytes=MAX_TOKEN_FILE_BYTES,
+                    require_owner=False,
+                    follow_symlinks=True,
+                )
             except FileNotFoundError as exc:
                 if delay is not None:
                     time.sleep(delay)
@@ -90,20 +101,21 @@ class FileTokenSource:
                 raise TokenSourceError(
                     f"token file {self.path} does not exist", path=self.path
                 ) from exc
-            except IsADirectoryError as exc:
+            except UnsafeFileError as exc:
                 raise TokenSourceError(
-                    f"token file {self.path} is a directory", path=self.path
+                    f"token file {exc}; a token file is a regular file of at most "
+                    f"{MAX_TOKEN_FILE_BYTES} bytes, it is not a web identity token",
+                    path=self.path,
                 ) from exc
             except OSError as exc:
                 raise TokenSourceError(
-                    f"token file {self.path} cannot be read: {exc.strerror}", path=self.path
-                ) from exc
-            if len(data) > MAX_TOKEN_FILE_BYTES:
-                raise TokenSourceError(
-                    f"token file {self.path} is larger than {MAX_TOKEN_FILE_BYTES} bytes; "
-                    "it is not a web identity token",
+                    f"token file {self.path} cannot be read: {exc.strerror or exc}",
                     path=self.path,
-                )
+                ) from exc
+            except ValueError as exc:  # a NUL byte in the path
+                raise TokenSourceError(
+                    f"token file {self.path!r} is not a valid path", path=self.path
+                ) from exc
             if not data.strip() and delay is not None:
                 time.sleep(delay)
                 continue
@@ -170,30 +182,47 @@ class CommandTokenSource:
 
     def read_token(self) -> str:
         try:
-            completed = subprocess.run(
-                list(self.argv),
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=self.timeout_seconds,
-                check=False,
+            completed = run_bounded(
+                self.argv,
+                timeout_seconds=self.timeout_seconds,
+                stdout_cap_bytes=MAX_COMMAND_STDOUT_BYTES,
+                stderr_kept_bytes=_STDERR_KEPT_BYTES,
             )
         except FileNotFoundError as exc:
             raise TokenSourceError(f"{self.description} was not found") from exc
         except PermissionError as exc:
             raise TokenSourceError(f"{self.description} is not executable") from exc
-        except subprocess.TimeoutExpired as exc:
-            raise TokenSourceError(
-                f"{self.description} did not finish within {self.timeout_seconds:g} s"
-            ) from exc
         except OSError as exc:
-            raise TokenSourceError(f"{self.description} could not start: {exc.strerror}") from exc
-        if completed.returncode != 0:
-            stderr = completed.stderr.decode("utf-8", "replace").strip()
-            excerpt = stderr[-_STDERR_EXCERPT_CHARS:] if stderr else "no stderr"
             raise TokenSourceError(
-                f"{self.description} exited with status {completed.returncode}: {excerpt}"
+                f"{self.description} could not start: {exc.strerror or exc}",
+                retryable=exc.errno in _TRANSIENT_START_ERRNOS,
+            ) from exc
+        except ValueError as exc:  # a NUL byte in an argument
+            raise TokenSourceError(f"{self.description} has an invalid argument") from exc
+        if completed.stdout_overflowed:
+            raise TokenSourceError(
+                f"{self.description} printed more than {MAX_COMMAND_STDOUT_BYTES} bytes and was "
+                f"stopped; a web identity token has at most {MAX_TOKEN_CHARS} characters",
+                retryable=True,
             )
-        return check_token(_decode(completed.stdout, self.description), self.description)
+        if completed.timed_out:
+            raise TokenSourceError(
+                f"{self.description} did not finish within {self.timeout_seconds:g} s",
+                retryable=True,
+            )
+        if completed.returncode != 0:
+            if completed.returncode < 0:
+                status = f"was killed by signal {-completed.returncode}"
+            else:
+                status = f"exited with status {completed.returncode}"
+            raise TokenSourceError(
+                f"{self.description} {status}: {completed.stderr_excerpt(_STDERR_EXCERPT_CHARS)}",
+                retryable=True,
+            )
+        try:
+            return check_token(_decode(completed.stdout, self.description), self.description)
+        except TokenSourceError as exc:
+            raise TokenSourceError(exc.message, retryable=True) from None
 
 
 def token_source_from_spec(spec: TokenSpec) -> TokenSource:
@@ -224,68 +253,8 @@ def check_token(token: str, description: str, *, path: Optional[str] = None) -> 
     return stripped
 
 
-def peek_claims(token: str) -> Optional[TokenClaims]:
-    """Read a JWT's claims without verifying it; ``None`` for an opaque (OAuth 2.0) token."""
-    # Deferred: pyjwt imports ``cryptography`` when present (~30 ms), which ``import
-    # webid_provider`` should not cost a process that never fetches credentials.
-    import jwt
-
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return None
-    if not isinstance(claims, dict):
-        return None
-    aud = claims.get("aud")
-    audience = tuple(str(a) for a in aud) if isinstance(aud, list) else ((str(aud),) if aud else ())
-    return TokenClaims(
-        issuer=_claim_text(claims.get("iss")),
-        subject=_claim_text(claims.get("sub")),
-        audience=audience,
-        expires_at=_claim_time(claims.get("exp")),
-        issued_at=_claim_time(claims.get("iat")),
-    )
-
-
-def token_identity(token: str, claims: Optional[TokenClaims]) -> str:
-    """A stable fingerprint of *who* the token is, not of the token itself.
-
-    For a JWT: issuer, subject and audience, so a rotated Kubernetes token (new ``iat``, same
-    identity) keeps the same cache entry. For an opaque token: a hash of the token.
-    """
-    if claims is not None and (claims.issuer or claims.subject):
-        material = "\n".join(
-            ["jwt", claims.issuer or "", claims.subject or "", ",".join(sorted(claims.audience))]
-        )
-    else:
-        material = "opaque\n" + token
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()
-
-
-def default_session_name(identity: str) -> str:
-    """A deterministic RoleSessionName for an identity.
-
-    Processes that share an identity agree on it (so they can share cached credentials); it
-    never shows the subject verbatim (CloudTrail warns against PII in session names).
-    """
-    return f"webid-{identity[:16]}"
-
-
 def _decode(data: bytes, description: str, *, path: Optional[str] = None) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise TokenSourceError(f"{description} is not UTF-8 text", path=path) from exc
-
-
-def _claim_text(value: object) -> Optional[str]:
-    return str(value) if value not in (None, "") else None
-
-
-def _claim_time(value: object) -> Optional[datetime]:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        try:
-            return datetime.fromtimestamp(value, tz=timezone.utc)
-        except (OverflowError, OSError, ValueError):
-            return None
-    return None

@@ -16,7 +16,8 @@ on its first request.
 
 ``python app.py`` (no gunicorn needed) forks ``WEB_CONCURRENCY`` workers the way gunicorn
 does, sends each one request, and prints what they answered: the test suite runs it against
-the STS emulator and counts the STS calls.
+the STS emulator and counts the STS calls. Run outside its pod (no ``AWS_ROLE_ARN`` or token
+file), it says so in one line and exits 2; a worker that fails is reported in one line too.
 """
 
 from __future__ import annotations
@@ -67,10 +68,34 @@ def _one_request(_: int) -> dict[str, Any]:
 
 
 def _worker(index: int, results: Any) -> None:
-    results.put(_one_request(index))
+    try:
+        results.put(_one_request(index))
+    except Exception as exc:  # one line for the parent instead of a traceback per worker
+        results.put({"pid": os.getpid(), "error": f"{type(exc).__name__}: {exc}"})
+
+
+def _missing_environment() -> list[str]:
+    """What the pod spec (deployment.yaml) provides and this process lacks."""
+    missing = [
+        name for name in ("AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE") if not os.environ.get(name)
+    ]
+    token_file = os.environ.get("AWS_WEB_IDENTITY_TOKEN_FILE")
+    if token_file and not os.path.isfile(token_file):
+        missing.append(f"the token file {token_file}")
+    if not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
+        missing.append("AWS_DEFAULT_REGION")
+    return missing
 
 
 def main() -> int:
+    missing = _missing_environment()
+    if missing:
+        print(
+            f"app.py: error: missing {', '.join(missing)}; run it in the pod of deployment.yaml "
+            "or set them as that pod spec does",
+            file=sys.stderr,
+        )
+        return 2
     workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
     # "fork", like gunicorn: the workers inherit the registration made at import time.
     context = multiprocessing.get_context("fork")
@@ -81,6 +106,13 @@ def main() -> int:
     answers = [results.get(timeout=60) for _ in processes]
     for process in processes:
         process.join(timeout=60)
+    failed = [answer for answer in answers if "error" in answer]
+    if failed:
+        reasons = "; ".join(sorted({answer["error"] for answer in failed}))
+        print(
+            f"app.py: error: {len(failed)} of {workers} workers failed: {reasons}", file=sys.stderr
+        )
+        return 1
     print(json.dumps({"workers": workers, "answers": answers}))
     return 0 if all(p.exitcode == 0 for p in processes) else 1
 

@@ -9,6 +9,7 @@ signed requests, and the pytest fixtures.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import socket
 import threading
@@ -294,6 +295,25 @@ _LONG_ARN = "arn:aws:iam::aws:policy/" + "P" * 200
             {"Policy": POLICY, "PolicyArns": [{"arn": _LONG_ARN}] * 10},
             "PackedPolicyTooLarge",
             "Packed policy consumes",
+        ),
+        # Constraints read from botocore's STS model, not hand-coded:
+        (
+            {"ProviderId": "abc"},
+            "ValidationError",
+            "Value 'abc' at 'providerId' failed to satisfy constraint: "
+            "Member must have length greater than or equal to 4",
+        ),
+        (
+            {"MinimumSessionTokenSize": 4097},
+            "ValidationError",
+            "at 'minimumSessionTokenSize' failed to satisfy constraint: "
+            "Member must have value less than or equal to 4096",
+        ),
+        (
+            {"PolicyArns": [{"arn": "arn:aws:iam::aws:policy/" + "P" * 2030}]},
+            "ValidationError",
+            "at 'policyArns.1.member.arn' failed to satisfy constraint: "
+            "Member must have length less than or equal to 2048",
         ),
     ],
 )
@@ -591,7 +611,7 @@ def test_reset_clears_state_and_settings(
     sts: Client, sts_emulator: StsEmulator, oidc_issuer: OidcIssuer
 ) -> None:
     _assume(sts, oidc_issuer.mint())
-    sts_emulator.add_role(ROLE)
+    sts_emulator.add_role(ROLE, max_session_duration=7200)
     sts_emulator.allow_opaque_token("Atza|x-token")
     sts_emulator.fail_next("Throttling")
     sts_emulator.drop_next()
@@ -607,7 +627,7 @@ def test_reset_clears_state_and_settings(
     assert sts_emulator.lifetime_seconds is None
     assert sts_emulator.latency_seconds == 0
     assert sts_emulator.audiences == ("sts.amazonaws.com",)
-    assert _assume(sts, oidc_issuer.mint(), DurationSeconds=7200)["Credentials"]
+    assert _error(sts, oidc_issuer.mint(), DurationSeconds=7200)[0] == "ValidationError"
     assert _error(sts, "Atza|x-token", ProviderId="www.amazon.com")[0] == "InvalidIdentityToken"
 
 
@@ -659,6 +679,38 @@ def test_get_request_with_query_string(sts_emulator: StsEmulator, oidc_issuer: O
     assert sts_emulator.calls[0].role_session_name == "via-get"
 
 
+def test_chunked_form_body(sts_emulator: StsEmulator, oidc_issuer: OidcIssuer) -> None:
+    """werkzeug de-chunks the body; the middleware reads the form and moto still gets it."""
+    form = urllib.parse.urlencode(
+        {
+            "Action": "AssumeRoleWithWebIdentity",
+            "Version": "2011-06-15",
+            "RoleArn": ROLE,
+            "RoleSessionName": "chunked",
+            "WebIdentityToken": oidc_issuer.mint(),
+        }
+    ).encode()
+    port = int(sts_emulator.endpoint_url.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.putrequest("POST", "/")
+        connection.putheader("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+        connection.putheader("Transfer-Encoding", "chunked")
+        connection.endheaders()
+        for start in range(0, len(form), 100):
+            chunk = form[start : start + 100]
+            connection.send(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        connection.send(b"0\r\n\r\n")
+        answer = connection.getresponse()
+        body = answer.read().decode()
+    finally:
+        connection.close()
+
+    assert answer.status == 200, body
+    assert "<AccessKeyId>ASIA" in body
+    assert sts_emulator.calls[0].role_session_name == "chunked"
+
+
 def test_no_token_reaches_logs_or_records(
     sts: Client,
     sts_emulator: StsEmulator,
@@ -706,6 +758,20 @@ def test_lifecycle(oidc_issuer: OidcIssuer) -> None:
     ):
         pass
     assert emulator.issuer is oidc_issuer
+
+
+def test_taken_port_raises_os_error(oidc_issuer: OidcIssuer) -> None:
+    """Not werkzeug's SystemExit: a test can catch it."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        emulator = StsEmulator(oidc_issuer, port=taken.getsockname()[1])
+
+        with pytest.raises(OSError, match="in use"):
+            emulator.start()
+
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = emulator.endpoint_url
 
 
 # -- fixtures ---------------------------------------------------------------------------

@@ -6,8 +6,11 @@ import importlib.util
 import json
 import os
 import shlex
+import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -165,6 +168,163 @@ def test_kubernetes_app_workers_share_one_sts_call(irsa_env: Any) -> None:
     assert any(irsa_env.cache_dir.iterdir())
 
 
+def _run_as(
+    script: Path, env: dict[str, str], uid: int, gid: int, supplementary: list[int]
+) -> subprocess.CompletedProcess[str]:
+    """Run an example as another uid (root only), with the modules it needs imported first:
+    the interpreter may live where that uid cannot read."""
+    launcher = (
+        "import os, runpy, sys\n"
+        "import boto3, botocore.session, encodings.idna, webid_provider\n"
+        "import json, pkgutil, wsgiref.util\n"
+        "import multiprocessing.connection, multiprocessing.popen_fork, multiprocessing.queues\n"
+        "import multiprocessing.reduction, multiprocessing.synchronize\n"
+        "from botocore import UNSIGNED\n"
+        "from botocore.config import Config\n"
+        "client = botocore.session.get_session().create_client(\n"
+        "    'sts', config=Config(signature_version=UNSIGNED))\n"
+        "try:\n"
+        "    client.get_caller_identity()\n"
+        "except Exception:\n"
+        "    pass\n"
+        "uid, gid, groups = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]\n"
+        "os.setgroups([int(g) for g in groups.split(',') if g])\n"
+        "os.setgid(gid)\n"
+        "os.setuid(uid)\n"
+        "sys.argv = [sys.argv[1]]\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    )
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            launcher,
+            str(script),
+            str(uid),
+            str(gid),
+            ",".join(map(str, supplementary)),
+        ],
+        env=env,
+        cwd=script.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_kubernetes_example_shares_one_call_through_an_fsgroup_emptydir(
+    irsa_env: Any, tmp_path: Path
+) -> None:
+    """deployment.yaml + app.py as written, on a simulated pod: the cache volume's root is
+    root's, group fsGroup, mode 3777 (issue 11, item 11); the app runs as runAsUser."""
+    documents = list(
+        yaml.safe_load_all((EXAMPLES / "kubernetes" / "deployment.yaml").read_text("utf-8"))
+    )
+    pod = next(d for d in documents if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env_spec = {item["name"]: item["value"] for item in container["env"]}
+    mount_path = next(m for m in container["volumeMounts"] if m["name"] == "webid-cache")[
+        "mountPath"
+    ]
+    security = pod["securityContext"]
+    uid, gid, fs_group = security["runAsUser"], security["runAsGroup"], security["fsGroup"]
+    is_root = os.geteuid() == 0
+
+    # The pod's file system, under a root every uid may traverse.
+    root = Path(tempfile.mkdtemp(prefix="webid-pod-"))
+    try:
+        root.chmod(0o755)
+        mount = root / mount_path.lstrip("/")
+        mount.mkdir(parents=True)
+        for parent in mount.relative_to(root).parents:
+            (root / parent).chmod(0o755)
+        if is_root:
+            os.chown(mount, 0, fs_group)
+        mount.chmod(0o3777)
+        cache_dir = root / env_spec["WEBID_PROVIDER_CACHE_DIR"].lstrip("/")
+        token_file = root / "token"
+        shutil.copyfile(irsa_env.token_file, token_file)
+        token_file.chmod(0o644)
+        env = {
+            **os.environ,
+            **irsa_env.env,
+            "AWS_WEB_IDENTITY_TOKEN_FILE": str(token_file),
+            "WEBID_PROVIDER_CACHE_DIR": str(cache_dir),
+            "AWS_CONFIG_FILE": str(root / "absent"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(root / "absent"),
+            "WEB_CONCURRENCY": "4",
+        }
+        env.pop("HOME", None)  # read-only root file system: no usable home either
+        script = EXAMPLES / "kubernetes" / "app.py"
+        if is_root:
+            completed = _run_as(script, env, uid, gid, [fs_group])
+        else:  # the mount is ours then; the subdirectory is still what makes it work
+            completed = subprocess.run(
+                [sys.executable, str(script)],
+                env=env,
+                cwd=script.parent,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        assert completed.returncode == 0, completed.stderr[-3000:]
+        (result,) = [
+            json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")
+        ]
+        assert {answer["status"] for answer in result["answers"]} == {"200 OK"}
+        assert irsa_env.emulator.assume_count == 1  # four workers, one cache, one STS call
+        assert "warning" not in completed.stderr.lower()
+        info = os.stat(cache_dir)
+        assert stat.S_IMODE(info.st_mode) & 0o777 == 0o700
+        assert info.st_uid == (uid if is_root else os.geteuid())
+        assert stat.S_IMODE(os.stat(mount).st_mode) == 0o3777  # the mount is never chmodded
+        assert any(cache_dir.glob("arwwi-*.json"))
+    finally:
+        shutil.rmtree(root)
+
+
+def test_kubernetes_app_outside_its_pod_fails_fast_in_one_line() -> None:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("AWS_") and name != "WEBID_PROVIDER_CACHE_DIR"
+    }
+    script = EXAMPLES / "kubernetes" / "app.py"
+    completed = subprocess.run(
+        [sys.executable, str(script)],
+        env=env,
+        cwd=script.parent,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert completed.returncode == 2
+    (line,) = completed.stderr.splitlines()
+    assert line.startswith("app.py: error: missing AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE")
+    assert "deployment.yaml" in line
+
+
+def test_kubernetes_app_reports_failing_workers_in_one_line(irsa_env: Any) -> None:
+    irsa_env.emulator.fail_next("AccessDenied", count=99)
+    script = EXAMPLES / "kubernetes" / "app.py"
+    completed = subprocess.run(
+        [sys.executable, str(script)],
+        env={**os.environ, **irsa_env.env, "WEB_CONCURRENCY": "3"},
+        cwd=script.parent,
+        capture_output=True,
+        text=True,
+        timeout=45,
+        check=False,
+    )
+    assert completed.returncode == 1
+    (line,) = completed.stderr.splitlines()
+    assert line.startswith("app.py: error: 3 of 3 workers failed: ")
+    assert "AccessDenied" in line
+
+
 def test_kubernetes_deployment_wires_token_env_and_cache() -> None:
     documents = list(
         yaml.safe_load_all((EXAMPLES / "kubernetes" / "deployment.yaml").read_text("utf-8"))
@@ -184,7 +344,9 @@ def test_kubernetes_deployment_wires_token_env_and_cache() -> None:
     )
     assert env["AWS_ROLE_ARN"].startswith("arn:aws:iam::")
     assert "emptyDir" in volumes["webid-cache"]
-    assert env["WEBID_PROVIDER_CACHE_DIR"] == mounts["webid-cache"]["mountPath"]
+    # A subdirectory the library creates 0700, not the group-writable mount root (issue 11).
+    mount_path = Path(mounts["webid-cache"]["mountPath"])
+    assert Path(env["WEBID_PROVIDER_CACHE_DIR"]).parent == mount_path
     assert not mounts["webid-cache"].get("readOnly", False)
     assert (
         pod["serviceAccountName"]

@@ -172,3 +172,22 @@ def test_kubelet_rotation_can_publish_an_empty_token(tmp_path: Path) -> None:
 
     assert ktf.path.read_text() == ""
     assert repr(ktf) == f"KubeletTokenFile({str(tmp_path)!r})"
+
+
+def test_kubelet_file_may_have_another_name(tmp_path: Path) -> None:
+    ktf = KubeletTokenFile(tmp_path, "first-token", filename="web-identity")
+
+    ktf.rotate("second-token")
+
+    assert ktf.path == tmp_path / "web-identity"
+    assert os.readlink(ktf.path) == os.path.join("..data", "web-identity")
+    assert ktf.path.read_text() == "second-token"
+    assert (ktf.data_dir / "web-identity").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "..data", "a/b"])
+def test_kubelet_file_name_must_be_plain(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ValueError, match="filename must be a plain file name"):
+        KubeletTokenFile(tmp_path / "sa", "token", filename=name)
+
+    assert not (tmp_path / "sa").exists()

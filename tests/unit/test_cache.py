@@ -7,6 +7,7 @@ import errno
 import json
 import logging
 import os
+import random
 import re
 import stat
 import tempfile
@@ -19,6 +20,7 @@ from typing import Any, Callable, Optional
 import pytest
 
 from webid_provider.cache import CacheEntry, CredentialCache, KeyMaterial
+from webid_provider.errors import CacheError
 from webid_provider.result import AssumedRoleUser, WebIdentityResult
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
@@ -26,6 +28,7 @@ SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 SESSION_TOKEN = "FwoGZXIvYXdzEXAMPLE-session-token"
 ACCESS_KEY = "ASIAEXAMPLEACCESSKEY"
 ENTRY_NAME = re.compile(r"^arwwi-[0-9a-f]{40}\.(json|lock)$")
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 MATERIAL = KeyMaterial(
     role_arn="arn:aws:iam::123456789012:role/web-role",
@@ -126,12 +129,105 @@ def test_directory_is_created_0700_and_entries_are_0600(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(directory / f"{KEY}.lock").st_mode) & 0o077 == 0
 
 
-def test_existing_open_directory_is_made_private(tmp_path: Path) -> None:
+def test_existing_directory_readable_by_others_is_used_and_never_chmodded(tmp_path: Path) -> None:
     directory = tmp_path / "cache"
     directory.mkdir()
-    directory.chmod(0o755)
+    directory.chmod(0o755)  # ``mkdir`` under umask 022: nobody else can write
     assert CredentialCache(directory).write(make_entry())
-    assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(directory).st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(directory / f"{KEY}.json").st_mode) == 0o600
+
+
+@pytest.mark.parametrize("mode", [0o775, 0o777, 0o1777, 0o3777])
+def test_directory_writable_by_others_is_refused_and_left_alone(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, mode: int
+) -> None:
+    directory = tmp_path / "shared"
+    directory.mkdir()
+    directory.chmod(mode)
+    cache = CredentialCache(directory)
+    assert cache.write(make_entry()) is False
+    assert cache.read(KEY, now=NOW) is None
+    assert stat.S_IMODE(os.stat(directory).st_mode) == mode
+    assert list(directory.iterdir()) == []
+    (record,) = warnings_of(caplog)
+    assert str(directory) in record.getMessage()
+    assert "chmod 700" in record.getMessage()
+    assert "memory" in record.getMessage()
+
+
+def test_symlinked_directory_is_refused_and_its_target_untouched(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Issue 11: a root process followed such a link and chmodded a root-owned 0755 directory.
+    target = tmp_path / "system-directory"
+    target.mkdir()
+    target.chmod(0o755)
+    link = tmp_path / "cache"
+    link.symlink_to(target)
+    cache = CredentialCache(link)
+    assert cache.write(make_entry()) is False
+    with cache.lock(KEY) as locked:
+        assert locked is False
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o755
+    assert list(target.iterdir()) == []
+    (record,) = warnings_of(caplog)
+    assert "symlink" in record.getMessage()
+    assert "memory" in record.getMessage()
+
+
+def test_dangling_symlink_as_directory_is_refused_and_not_created_through(tmp_path: Path) -> None:
+    link = tmp_path / "cache"
+    link.symlink_to(tmp_path / "would-be-created")
+    assert CredentialCache(link).write(make_entry()) is False
+    assert not (tmp_path / "would-be-created").exists()
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root to chown")
+def test_another_users_directory_is_refused_and_never_chmodded(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = tmp_path / "theirs"
+    directory.mkdir()
+    directory.chmod(0o755)
+    os.chown(directory, 65534, 65534)
+    assert CredentialCache(directory).write(make_entry()) is False
+    assert stat.S_IMODE(os.stat(directory).st_mode) == 0o755
+    assert list(directory.iterdir()) == []
+    (record,) = warnings_of(caplog)
+    assert "uid 65534" in record.getMessage()
+    assert "subdirectory" in record.getMessage()
+
+
+def test_existing_symlinked_ancestors_are_the_users_layout(tmp_path: Path) -> None:
+    (tmp_path / "dotfiles").mkdir()
+    (tmp_path / "home-aws").symlink_to(tmp_path / "dotfiles")
+    directory = tmp_path / "home-aws" / "webid-provider" / "cache"
+    cache = CredentialCache(directory)
+    assert cache.write(make_entry())
+    created = tmp_path / "dotfiles" / "webid-provider"
+    assert stat.S_IMODE(os.stat(created).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(created / "cache").st_mode) == 0o700
+    assert cache.read(KEY, now=NOW) == make_entry()
+
+
+def test_a_symlink_raced_into_a_component_being_created_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another user wins the race between "it does not exist" and mkdir with a symlink.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    real_mkdir = os.mkdir
+
+    def planting_mkdir(path: Any, mode: int = 0o777, *, dir_fd: Optional[int] = None) -> None:
+        if os.path.basename(path) == "cache":
+            os.symlink(elsewhere, path, dir_fd=dir_fd)
+        real_mkdir(path, mode, dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, "mkdir", planting_mkdir)
+    cache = CredentialCache(tmp_path / "parent" / "cache")
+    assert cache.write(make_entry()) is False
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_no_secret_in_file_names(cache: CredentialCache, tmp_path: Path) -> None:
@@ -175,12 +271,58 @@ def test_entries_and_remove(cache: CredentialCache, tmp_path: Path) -> None:
     listed = dict(cache.entries())
     assert listed[cache.entry_path(KEY)] == make_entry()
     assert listed[cache.entry_path(other)] is None
+    assert cache.entry_keys() == sorted([KEY, other])
     with cache.lock(KEY):
         pass
     assert cache.remove(KEY) is True
     assert not cache.entry_path(KEY).exists()
-    assert not (tmp_path / "cache" / f"{KEY}.lock").exists()
     assert cache.remove(KEY) is False
+
+
+@pytest.mark.timeout(30)
+def test_remove_never_deletes_a_lock_file_someone_may_hold(
+    cache: CredentialCache, tmp_path: Path
+) -> None:
+    # Issue 11, item 16: deleting a held lock file lets a second process lock a new file.
+    cache.write(make_entry())
+    with cache.lock(KEY) as held:
+        assert held
+        assert cache.remove(KEY) is True
+        assert (tmp_path / "cache" / f"{KEY}.lock").exists()
+        other = CredentialCache(tmp_path / "cache", lock_timeout_seconds=0.1)
+        with other.lock(KEY) as also_held:
+            assert also_held is False  # still excluded: the same lock file
+    assert (tmp_path / "cache" / f"{KEY}.lock").exists()
+
+
+def test_remove_with_a_directory_in_the_way_is_reported_not_raised(
+    cache: CredentialCache, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert cache.enabled
+    cache.entry_path(KEY).mkdir()
+    assert cache.remove(KEY) is False
+    assert cache.entry_path(KEY).is_dir()
+    assert KEY in warnings_of(caplog)[0].getMessage()
+
+
+def test_listing_and_removing_refuse_a_symlinked_directory(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.mkdir(mode=0o700)
+    (target / f"{KEY}.json").write_text(json.dumps(valid_payload()))
+    (tmp_path / "cache").symlink_to(target)
+    cache = CredentialCache(tmp_path / "cache")
+    with pytest.raises(CacheError, match="symlink"):
+        cache.entries()
+    with pytest.raises(CacheError, match="symlink"):
+        cache.remove(KEY)
+    assert (target / f"{KEY}.json").exists()
+
+
+def test_listing_a_missing_directory_is_empty_and_creates_nothing(tmp_path: Path) -> None:
+    cache = CredentialCache(tmp_path / "absent")
+    assert cache.entries() == []
+    assert cache.remove(KEY) is False
+    assert not (tmp_path / "absent").exists()
 
 
 # -- keys ---------------------------------------------------------------------------------------
@@ -275,6 +417,25 @@ CORRUPT_ENTRIES: dict[str, bytes] = {
     ),
     "wrong-types": corrupt(_set(["Response", "Credentials"], ["not", "a", "dict"])),
     "too-large": b" " * (300 * 1024) + json.dumps(valid_payload()).encode(),
+    # Issue 11, item 6: these crashed instead of missing.
+    "deeply-nested": b"[" * 100_000 + b"]" * 100_000,
+    "deeply-nested-field": corrupt(_set(["RoleArn"], "@")).replace(
+        b'"@"', b"[" * 50_000 + b"]" * 50_000
+    ),
+    "expiration-overflows-upward": corrupt(
+        _set(["Response", "Credentials", "Expiration"], "9999-12-31T23:59:59-14:00")
+    ),
+    "expiration-overflows-downward": corrupt(
+        _set(["Response", "Credentials", "Expiration"], "0001-01-01T00:00:00+14:00")
+    ),
+    "obtained-at-overflows": corrupt(_set(["ObtainedAt"], "9999-12-31T23:59:59-14:00")),
+    "refresh-at-overflows": corrupt(_set(["RefreshAt"], "0001-01-01T00:00:00+14:00")),
+    "timestamp-of-wrong-type": corrupt(_set(["ObtainedAt"], 1767268800)),
+    "role-arn-not-text": corrupt(_set(["RoleArn"], {"nested": ["x"]})),
+    "number-past-the-digit-limit": corrupt(_set(["Response", "PackedPolicySize"], 7)).replace(
+        b": 7", b": " + b"9" * 5000
+    ),
+    "nul-bytes": json.dumps(valid_payload()).encode().replace(b"{", b"\x00", 1),
 }
 
 
@@ -284,6 +445,110 @@ def test_corrupt_entry_is_a_miss_and_is_overwritten(cache: CredentialCache, cont
     path = cache.entry_path(KEY)
     path.write_bytes(content)
     path.chmod(0o600)
+    assert cache.read(KEY, now=NOW) is None
+    assert cache.write(make_entry()) is True
+    assert cache.read(KEY, now=NOW) == make_entry()
+
+
+def garble(rng: random.Random, data: bytes) -> bytes:
+    """One random corruption of an entry: flipped, dropped, repeated or truncated bytes."""
+    choice = rng.randrange(5)
+    position = rng.randrange(len(data))
+    if choice == 0:
+        return data[:position] + bytes([rng.randrange(256)]) + data[position + 1 :]
+    if choice == 1:
+        return data[:position] + data[position + rng.randrange(1, 40) :]
+    if choice == 2:
+        chunk = data[position : position + rng.randrange(1, 20)]
+        return data[:position] + chunk * rng.randrange(2, 2000) + data[position:]
+    if choice == 3:
+        return data[:position]
+    return data[:position] + rng.choice([b"[", b"{", b'"', b"-", b"9" * 40]) + data[position:]
+
+
+def random_json_value(rng: random.Random, depth: int = 0) -> Any:
+    kinds = ["int", "str", "time", "none", "bool", "float"] + (
+        ["list", "dict"] if depth < 3 else []
+    )
+    kind = rng.choice(kinds)
+    if kind == "int":
+        return rng.choice([0, -1, 2**63, -(10**30), rng.randrange(-(10**6), 10**6)])
+    if kind == "str":
+        return rng.choice(["", "x", "\u0000", "\ud800", "9999-12-31T23:59:59-14:00"])
+    if kind == "time":
+        return rng.choice(
+            ["0001-01-01T00:00:00+14:00", "2026-01-01T13:00:00", "2026-13-45T99:99:99Z", "Z"]
+        )
+    if kind == "float":
+        return rng.choice([1e308, -0.0, 3.5])
+    if kind in ("none", "bool"):
+        return rng.choice([None, True, False])
+    if kind == "list":
+        return [random_json_value(rng, depth + 1) for _ in range(rng.randrange(3))]
+    return {
+        str(rng.randrange(5)): random_json_value(rng, depth + 1) for _ in range(rng.randrange(3))
+    }
+
+
+def paths_of(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            found += paths_of(child, (*prefix, key))
+    return found
+
+
+@pytest.mark.timeout(120)
+def test_fuzzed_entries_are_a_miss_or_a_well_formed_entry(cache: CredentialCache) -> None:
+    # Whatever the bytes, read() returns None or an entry; it never raises (issue 11, item 6).
+    assert cache.enabled
+    rng = random.Random(20260101)
+    original = json.dumps(valid_payload()).encode()
+    path = cache.entry_path(KEY)
+    for index in range(1500):
+        if index % 2:
+            data = original
+            for _ in range(rng.randrange(1, 4)):
+                data = garble(rng, data)
+        else:
+            payload = valid_payload()
+            target_path = rng.choice(paths_of(payload))
+            target = payload
+            for part in target_path[:-1]:
+                target = target[part]
+            target[target_path[-1]] = random_json_value(rng)
+            data = json.dumps(payload).encode()
+        path.write_bytes(data)
+        entry = cache.read(KEY, now=NOW)
+        assert entry is None or isinstance(entry.result.expiration, datetime)
+        listed = dict(cache.entries())
+        assert set(listed) == {path}
+    assert cache.write(make_entry()) is True
+    assert cache.read(KEY, now=NOW) == make_entry()
+
+
+@pytest.mark.timeout(10)
+def test_fifo_named_like_an_entry_is_a_miss_without_blocking_and_is_replaced(
+    cache: CredentialCache, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Issue 11, item 5: open() of a FIFO waits for a writer, forever.
+    assert cache.enabled
+    os.mkfifo(cache.entry_path(KEY), 0o600)
+    assert cache.read(KEY, now=NOW) is None
+    assert "FIFO" in warnings_of(caplog)[0].getMessage()
+    assert dict(cache.entries()) == {cache.entry_path(KEY): None}
+    assert cache.write(make_entry()) is True
+    assert cache.entry_path(KEY).is_file()
+    assert cache.read(KEY, now=NOW) == make_entry()
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.skipif(not IS_ROOT, reason="needs root to make a device node")
+def test_device_named_like_an_entry_is_a_miss_without_being_opened(
+    cache: CredentialCache,
+) -> None:
+    assert cache.enabled
+    os.mknod(cache.entry_path(KEY), 0o600 | stat.S_IFCHR, os.makedev(1, 5))  # /dev/zero
     assert cache.read(KEY, now=NOW) is None
     assert cache.write(make_entry()) is True
     assert cache.read(KEY, now=NOW) == make_entry()

@@ -746,6 +746,7 @@ def test_classify_maps_every_family() -> None:
 
     assert _main.classify(ConfigurationError("x"))[0] == 2
     assert _main.classify(TokenSourceError("x"))[0] == 2
+    assert _main.classify(TokenSourceError("command failed", retryable=True))[0] == 1
     assert _main.classify(ProfileNotFound(profile="p"))[0] == 2
     assert _main.classify(NoRegionError())[0] == 2
     assert _main.classify(StsError("x", code="Throttling", retryable=True))[0] == 1
@@ -784,7 +785,40 @@ def test_cache_list_and_clear_all(run: Run, tmp_path: Path) -> None:
     assert out.splitlines()[1].split()[-1] == "unreadable"
     code, out, _ = run("cache", "clear", "--all", "--cache-dir", str(directory))
     assert (code, out) == (0, f"removed 1 cache entry from {directory}\n")
-    assert list(directory.iterdir()) == []
+    # Lock files stay: another process may hold one (issue 11, item 16).
+    assert sorted(path.name for path in directory.iterdir()) == [
+        "arwwi-garbage.lock",
+        "arwwi-orphan.lock",
+    ]
+
+
+@pytest.mark.timeout(30)
+def test_cache_list_and_clear_refuse_a_symlinked_directory_in_one_line(
+    run: Run, tmp_path: Path
+) -> None:
+    target = tmp_path / "target"
+    target.mkdir(mode=0o700)
+    (target / "arwwi-garbage.json").write_text("{not json")
+    link = tmp_path / "cache"
+    link.symlink_to(target)
+    for argv in (("cache", "list"), ("cache", "clear", "--all")):
+        code, out, err = run(*argv, "--cache-dir", str(link))
+        assert (code, out) == (1, "")
+        _assert_one_line_error(err, str(link), "symlink")
+    assert (target / "arwwi-garbage.json").exists()
+
+
+@pytest.mark.timeout(30)
+def test_cache_list_shows_a_fifo_entry_as_unreadable_without_blocking(
+    run: Run, tmp_path: Path
+) -> None:
+    directory = tmp_path / "cache"
+    directory.mkdir(mode=0o700)
+    os.mkfifo(directory / ("arwwi-" + "0" * 40 + ".json"))
+    code, out, _ = run("cache", "list", "--cache-dir", str(directory), "--format", "json")
+    assert code == 0
+    (row,) = json.loads(out)["entries"]
+    assert row["state"] == "unreadable"
 
 
 def test_cache_states_follow_the_refresh_policy() -> None:

@@ -6,20 +6,22 @@ import pickle
 from typing import Any
 
 import pytest
-from botocore.exceptions import BotoCoreError
+from botocore.exceptions import BotoCoreError, ClientError, InvalidConfigError
 
 from webid_provider.errors import (
     CacheError,
     ClockSkewError,
     ConfigurationError,
     StsError,
+    StsServiceError,
     TokenSourceError,
     WebIdProviderError,
 )
 
 
 @pytest.mark.parametrize(
-    "cls", [ConfigurationError, TokenSourceError, StsError, CacheError, ClockSkewError]
+    "cls",
+    [ConfigurationError, TokenSourceError, StsError, StsServiceError, CacheError, ClockSkewError],
 )
 def test_every_error_is_a_webid_provider_error_and_a_botocore_error(cls: type[Exception]) -> None:
     assert issubclass(cls, WebIdProviderError)
@@ -46,6 +48,56 @@ def test_cache_errors_are_not_public() -> None:
     assert not hasattr(webid_provider, "CacheLockTimeout")
 
 
+def test_configuration_error_is_botocores_invalid_config_error() -> None:
+    error = ConfigurationError("role_arn is required", field="role_arn")
+    assert isinstance(error, InvalidConfigError)
+    assert error.kwargs == {"error_msg": "role_arn is required"}
+    with pytest.raises(InvalidConfigError, match="role_arn is required"):
+        raise error
+
+
+def test_sts_service_error_is_one_class_with_both_bases() -> None:
+    assert issubclass(StsServiceError, StsError)
+    assert issubclass(StsServiceError, ClientError)
+    assert issubclass(StsServiceError, WebIdProviderError)
+    assert not issubclass(StsError, ClientError)
+
+
+def test_sts_service_error_has_botocores_response_shape() -> None:
+    error = StsServiceError(
+        "AssumeRoleWithWebIdentity failed: AccessDenied: Not authorized (request id r-1)",
+        code="AccessDenied",
+        retryable=False,
+        request_id="r-1",
+        http_status=403,
+        sts_message="Not authorized",
+    )
+    with pytest.raises(ClientError) as info:
+        raise error
+    assert info.value.response == {
+        "Error": {"Type": "Sender", "Code": "AccessDenied", "Message": "Not authorized"},
+        "ResponseMetadata": {"RequestId": "r-1", "HTTPStatusCode": 403},
+    }
+    assert info.value.operation_name == "AssumeRoleWithWebIdentity"
+    assert str(info.value) == (
+        "AssumeRoleWithWebIdentity failed: AccessDenied: Not authorized (request id r-1)"
+    )
+
+
+def test_an_sts_error_with_an_http_status_is_a_service_error() -> None:
+    """Wherever STS's answer is known (a replayed error too), the caller gets a ClientError."""
+    replayed = StsError("again", code="AccessDenied", retryable=False, http_status=403)
+    assert type(replayed) is StsServiceError
+    response: Any = replayed.response
+    assert response["Error"]["Code"] == "AccessDenied"
+    assert response["Error"]["Type"] == "Sender"
+    unavailable: Any = StsError("down", code="ServiceUnavailable", retryable=True, http_status=503)
+    assert unavailable.response["Error"]["Type"] == "Receiver"
+    no_answer = StsError("refused", code="EndpointConnectionError", retryable=True)
+    assert type(no_answer) is StsError
+    assert not isinstance(no_answer, ClientError)
+
+
 def test_other_errors_are_not_value_or_timeout_errors() -> None:
     assert not issubclass(TokenSourceError, ValueError)
     assert not issubclass(StsError, ValueError)
@@ -62,7 +114,11 @@ ERRORS: list[tuple[WebIdProviderError, dict[str, Any]]] = [
     (WebIdProviderError("base message"), {}),
     (ConfigurationError("bad duration", field="duration_seconds"), {"field": "duration_seconds"}),
     (ConfigurationError("no field"), {"field": None}),
-    (TokenSourceError("token file /x missing", path="/x"), {"path": "/x"}),
+    (TokenSourceError("token file /x missing", path="/x"), {"path": "/x", "retryable": False}),
+    (
+        TokenSourceError("token command 'x' exited with status 1", retryable=True),
+        {"path": None, "retryable": True},
+    ),
     (
         StsError(
             "AccessDenied: no",
@@ -76,6 +132,41 @@ ERRORS: list[tuple[WebIdProviderError, dict[str, Any]]] = [
     (
         StsError("throttled", code="Throttling", retryable=True),
         {"code": "Throttling", "retryable": True, "request_id": None, "http_status": None},
+    ),
+    (
+        StsServiceError(
+            "AssumeRoleWithWebIdentity failed: InvalidIdentityToken: bad (request id r-9)",
+            code="InvalidIdentityToken",
+            retryable=False,
+            request_id="r-9",
+            http_status=400,
+            sts_message="bad",
+            response={
+                "Error": {"Type": "Sender", "Code": "InvalidIdentityToken", "Message": "bad"},
+                "ResponseMetadata": {
+                    "RequestId": "r-9",
+                    "HTTPStatusCode": 400,
+                    "HTTPHeaders": {"x-amzn-requestid": "r-9"},
+                    "RetryAttempts": 0,
+                },
+            },
+        ),
+        {
+            "code": "InvalidIdentityToken",
+            "request_id": "r-9",
+            "http_status": 400,
+            "sts_message": "bad",
+            "operation_name": "AssumeRoleWithWebIdentity",
+            "response": {
+                "Error": {"Type": "Sender", "Code": "InvalidIdentityToken", "Message": "bad"},
+                "ResponseMetadata": {
+                    "RequestId": "r-9",
+                    "HTTPStatusCode": 400,
+                    "HTTPHeaders": {"x-amzn-requestid": "r-9"},
+                    "RetryAttempts": 0,
+                },
+            },
+        },
     ),
     (CacheError("cache dir unusable", path="/c"), {"path": "/c"}),
     (ClockSkewError("clock ahead by 7200 s", skew_seconds=7200.0), {"skew_seconds": 7200.0}),

@@ -1,4 +1,9 @@
-"""The public surface: ``__all__`` is sorted and complete, and importing is cheap."""
+"""The public surface: ``__all__`` is sorted and complete, and importing is cheap.
+
+``webid_provider/__init__.py`` imports its public names lazily (PEP 562): they are bound by
+``if TYPE_CHECKING:`` imports for type checkers and by the ``_LAZY`` map at run time, and the
+tests below check that both agree with ``__all__``.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +15,25 @@ import types
 
 import webid_provider
 
+_PLUMBING = {"TYPE_CHECKING", "importlib", "Any"}
+
+
+def _body_with_type_checking_blocks(tree: ast.Module) -> list[ast.stmt]:
+    nodes: list[ast.stmt] = []
+    for node in tree.body:
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            nodes.extend(node.body)
+        else:
+            nodes.append(node)
+    return nodes
+
 
 def public_names_defined_in_init() -> set[str]:
-    """Every name ``webid_provider/__init__.py`` binds at top level without a leading ``_``."""
+    """Every name ``webid_provider/__init__.py`` binds at top level without a leading ``_``
+    (including the ``if TYPE_CHECKING:`` imports), minus the laziness plumbing."""
     tree = ast.parse(inspect.getsource(webid_provider))
     names: set[str] = set()
-    for node in tree.body:
+    for node in _body_with_type_checking_blocks(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:
                 names.add((alias.asname or alias.name).split(".")[0])
@@ -28,6 +46,7 @@ def public_names_defined_in_init() -> set[str]:
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             names.add(node.target.id)
     names -= {"annotations", "__all__"}  # ``from __future__``, and the list itself
+    names -= _PLUMBING
     return {name for name in names if not name.startswith("_") or name == "__version__"}
 
 
@@ -74,3 +93,56 @@ def test_import_does_not_pull_in_test_dependencies() -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == ""
+
+
+def _type_checking_imports() -> dict[str, str]:
+    tree = ast.parse(inspect.getsource(webid_provider))
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for child in node.body:
+                assert isinstance(child, ast.ImportFrom)
+                assert child.module is not None
+                for alias in child.names:
+                    found[alias.asname or alias.name] = child.module
+    return found
+
+
+def test_lazy_map_matches_the_type_checking_imports_and_all() -> None:
+    lazy: dict[str, str] = webid_provider._LAZY
+    assert lazy == _type_checking_imports()
+    assert set(lazy) == set(webid_provider.__all__) - {"__version__"}
+
+
+def test_star_import_and_dir_resolve_every_public_name() -> None:
+    namespace: dict[str, object] = {}
+    exec("from webid_provider import *", namespace)
+    assert set(webid_provider.__all__) <= set(namespace)
+    assert set(webid_provider.__all__) <= set(dir(webid_provider))
+
+
+def test_unknown_attribute_raises_attribute_error() -> None:
+    assert not hasattr(webid_provider, "no_such_name")
+
+
+def _modules_after(code: str) -> list[str]:
+    program = (
+        "import sys\n"
+        f"{code}\n"
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'botocore', 'boto3', 'jwt', 'cryptography', 'filelock'})))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+    return [name for name in completed.stdout.strip().split(",") if name]
+
+
+def test_import_alone_imports_no_botocore() -> None:
+    assert _modules_after("import webid_provider; webid_provider.__version__") == []
+
+
+def test_first_use_of_a_public_name_imports_it() -> None:
+    loaded = _modules_after("import webid_provider; webid_provider.register")
+    assert "botocore" in loaded

@@ -925,3 +925,15 @@ def test_a_waiter_adopts_an_entry_written_while_the_lock_is_held(
         timer.join()
         holder.release()
     assert len(sts.calls) == 1
+
+
+def test_get_with_a_margin_no_refresh_can_meet_does_not_refresh_every_time(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    sts = FakeSts(clock, lifetime=900)
+    refresher = make_refresher(CredentialCache(tmp_path / "cache"), clock, sts)
+    refresher.get(min_remaining_seconds=900)
+    for _ in range(10):
+        clock.advance(10)
+        refresher.get(min_remaining_seconds=900)
+    assert len(sts.calls) == 1

@@ -12,6 +12,7 @@ import pytest
 
 from webid_provider.errors import ConfigurationError
 from webid_provider.settings import (
+    DEFAULT_CACHE_DIR,
     TokenSpec,
     WebIdentitySettings,
     parse_command,
@@ -705,3 +706,77 @@ def test_cache_dir_expands_user(tmp_path: Path) -> None:
     assert resolve_cache_dir("~/cache", {}) == tmp_path / "home" / "cache"
     assert resolve_cache_dir(Path("~/cache"), {}) == tmp_path / "home" / "cache"
     assert resolve_cache_dir(None, {}) is None
+
+
+def test_cache_dir_falls_back_to_the_passwd_home_when_home_is_empty(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import pwd
+
+    monkeypatch.setenv("HOME", "")  # expanduser("~") would make that "/"
+    entry = pwd.getpwuid(os.getuid())
+    assert resolve_cache_dir(DEFAULT_CACHE_DIR, {}) == (
+        Path(entry.pw_dir) / ".aws" / "webid-provider" / "cache"
+    )
+
+
+# -- bad Python-API input names its field (issue 11, item 19) ----------------------------------
+
+
+class _Circular(dict):  # type: ignore[type-arg]  # a dict that contains itself
+    pass
+
+
+def _circular_policy() -> dict[str, Any]:
+    policy: dict[str, Any] = _Circular(Version="2012-10-17")
+    policy["Statement"] = policy
+    return policy
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"policy": {"a": {1}}}, "policy"),
+        ({"policy": {"Version": float("nan")}}, "policy"),
+        ({"policy": {1: "mixed", "key": "types"}}, "policy"),
+        ({"policy": "[" * 100_000}, "policy"),
+        ({"cache_dir": 123}, "cache_dir"),
+        ({"cache_dir": b"/tmp/cache"}, "cache_dir"),
+        ({"cache_dir": ""}, "cache_dir"),
+        ({"cache_dir": "/tmp/ca\0che"}, "cache_dir"),
+        ({"cache_dir": True}, "cache_dir"),
+        ({"web_identity_token_file": "/tmp/to\0ken"}, "web_identity_token_file"),
+        ({"web_identity_token_file": b"/tmp/token"}, "web_identity_token_file"),
+        (
+            {"web_identity_token_command": ["get-token", "--audience\0x"]},
+            "web_identity_token_command",
+        ),
+        ({"web_identity_token_command": ["get-token", 3]}, "web_identity_token_command"),
+        ({"policy_arns": {"arn": POLICY_ARN}}, "policy_arns"),
+        ({"policy_arns": [7]}, "policy_arns"),
+        ({"duration_seconds": 900.5}, "duration_seconds"),
+        ({"duration_seconds": [900]}, "duration_seconds"),
+        ({"duration_seconds": True}, "duration_seconds"),
+        ({"role_session_name": ["a", "b"]}, "role_session_name"),
+        ({"role_arn": 123456789012}, "role_arn"),
+        ({"provider_id": {"host": "www.amazon.com"}}, "provider_id"),
+    ],
+    ids=lambda value: repr(value)[:40] if isinstance(value, dict) else str(value),
+)
+def test_bad_python_api_values_are_configuration_errors_naming_the_field(
+    options: dict[str, Any], field: str
+) -> None:
+    import webid_provider
+
+    token_options = {"web_identity_token": SECRET_TOKEN}
+    if any(name in options for name in ("web_identity_token_file", "web_identity_token_command")):
+        token_options = {}
+    with pytest.raises(ConfigurationError) as info:
+        webid_provider.session(**{"role_arn": ROLE, **token_options, **options})
+    check_field(info.value, field)
+
+
+def test_a_circular_policy_names_the_field() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        resolve_settings(with_token(policy=_circular_policy()), environ={})
+    check_field(info.value, "policy")

@@ -21,7 +21,7 @@ from botocore.exceptions import (
 )
 from botocore.stub import Stubber
 
-from webid_provider.errors import StsError, TokenSourceError
+from webid_provider.errors import StsError, StsServiceError, TokenSourceError
 from webid_provider.result import AssumedRoleUser, WebIdentityResult
 from webid_provider.sts import (
     ErrorKind,
@@ -322,6 +322,47 @@ def test_stubbed_client_error_becomes_sts_error(sts_client: Any, clock: FakeCloc
     assert "Not authorized" in str(error)
     assert TOKEN not in str(error)
     assert isinstance(error.__cause__, ClientError)
+
+
+def test_stubbed_rejection_is_a_client_error_with_botocores_response(
+    sts_client: Any, clock: FakeClock
+) -> None:
+    """Code written for botocore's provider (``except ClientError``) still catches it."""
+    request = StsRequest(role_arn=ROLE, role_session_name="session-1", token=TOKEN)
+    with Stubber(sts_client) as stubber:
+        stubber.add_client_error(
+            "assume_role_with_web_identity",
+            service_error_code="InvalidIdentityToken",
+            service_message="Incorrect token audience",
+            http_status_code=400,
+            expected_params=request.to_params(),
+            response_meta={"RequestId": "req-43"},
+        )
+        with pytest.raises(ClientError) as info:
+            assume_role_with_web_identity(sts_client, request, clock=clock)
+    error = info.value
+    assert isinstance(error, StsServiceError)
+    assert error.response["Error"]["Code"] == "InvalidIdentityToken"
+    assert error.response["Error"]["Message"] == "Incorrect token audience"
+    assert error.response["ResponseMetadata"]["RequestId"] == "req-43"
+    assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert error.operation_name == "AssumeRoleWithWebIdentity"
+    assert error.sts_message == "Incorrect token audience"
+    assert TOKEN not in repr(error.response)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        EndpointConnectionError(endpoint_url="https://sts.us-east-1.amazonaws.com"),
+        ReadTimeoutError(endpoint_url="https://sts.us-east-1.amazonaws.com"),
+        ParamValidationError(report="bad"),
+    ],
+)
+def test_failures_without_an_sts_answer_are_not_client_errors(exc: Exception) -> None:
+    error = to_sts_error(exc)
+    assert type(error) is StsError
+    assert not isinstance(error, ClientError)
 
 
 def test_stubbed_throttling_is_retryable(sts_client: Any, clock: FakeClock) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -16,6 +17,7 @@ import pytest
 from webid_provider.errors import TokenSourceError
 from webid_provider.settings import SESSION_NAME_PATTERN, TokenSpec
 from webid_provider.tokens import (
+    MAX_COMMAND_STDOUT_BYTES,
     MAX_TOKEN_FILE_BYTES,
     CallableTokenSource,
     CommandTokenSource,
@@ -131,6 +133,37 @@ def test_directory_is_an_error(tmp_path: Path) -> None:
     assert "directory" in str(info.value)
     assert str(tmp_path) in str(info.value)
     assert info.value.path == str(tmp_path)
+
+
+@pytest.mark.timeout(10)
+def test_fifo_token_file_is_refused_by_name_without_blocking(tmp_path: Path) -> None:
+    # Issue 11, item 9: open() of a FIFO waits for a writer, forever.
+    fifo = tmp_path / "token"
+    os.mkfifo(fifo)
+    with pytest.raises(TokenSourceError) as info:
+        FileTokenSource(fifo).read_token()
+    assert str(info.value).startswith(f"token file {fifo} is a FIFO")
+    assert "regular file" in str(info.value)
+    assert info.value.path == str(fifo)
+    assert info.value.retryable is False
+
+
+@pytest.mark.timeout(10)
+def test_device_token_file_is_refused_without_reading(tmp_path: Path) -> None:
+    link = tmp_path / "token"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(TokenSourceError, match="is a device") as info:
+        FileTokenSource(link).read_token()
+    assert info.value.path == str(link)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to chown")
+def test_token_file_of_another_user_is_read(tmp_path: Path) -> None:
+    # The kubelet's projected token files belong to root; the pod runs as another uid.
+    path = tmp_path / "token"
+    path.write_text(TOKEN_A)
+    os.chown(path, 65534, 65534)
+    assert FileTokenSource(path).read_token() == TOKEN_A
 
 
 def test_oversized_file_is_an_error(tmp_path: Path) -> None:
@@ -286,6 +319,150 @@ def test_command_non_zero_exit_includes_stderr_excerpt_not_stdout() -> None:
     assert message.endswith("oidc endpoint unreachable")
     assert "x" * 400 not in message  # only an excerpt of stderr
     assert TOKEN_A not in message
+
+
+@pytest.mark.timeout(60)
+def test_command_printing_far_more_than_a_token_is_stopped_with_bounded_memory(
+    tmp_path: Path,
+) -> None:
+    # Issue 11, item 7: 1.5 GB of stdout took the reading process to 2.9 GB RSS. Here 256 MiB
+    # is offered; the reader, in its own process so its peak RSS is its own, must stop the
+    # command early (it never writes its "finished" marker) and stay far below that.
+    finished = tmp_path / "finished"
+    writer = (
+        "import sys\n"
+        "chunk = b'A' * (1 << 20)\n"
+        "for _ in range(256):\n"
+        "    sys.stdout.buffer.write(chunk)\n"
+        "sys.stdout.flush()\n"
+        f"open({str(finished)!r}, 'w').close()\n"
+    )
+    reader = (
+        "import resource, sys\n"
+        "from webid_provider.errors import TokenSourceError\n"
+        "from webid_provider.tokens import CommandTokenSource\n"
+        "source = CommandTokenSource((sys.executable, '-c', sys.argv[1]))\n"
+        "try:\n"
+        "    source.read_token()\n"
+        "except TokenSourceError as exc:\n"
+        "    print(exc)\n"
+        "    print(exc.retryable)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    baseline = subprocess.run(
+        [sys.executable, "-c", reader, "print('x' * 40)"],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=True,
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", reader, writer],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=True,
+    )
+    message, retryable, peak_kib = completed.stdout.splitlines()
+    assert f"printed more than {MAX_COMMAND_STDOUT_BYTES} bytes" in message
+    assert "AAAA" not in message
+    assert retryable == "True"
+    assert not finished.exists()
+    baseline_kib = int(baseline.stdout.splitlines()[-1])
+    assert int(peak_kib) - baseline_kib < 32 * 1024  # KiB: nowhere near 256 MiB
+
+
+@pytest.mark.timeout(30)
+def test_command_with_endless_stderr_keeps_only_its_tail() -> None:
+    code = (
+        "import sys\n"
+        "for i in range(20000):\n"
+        "    sys.stderr.write('progress line %d of a chatty command\\n' % i)\n"
+        "sys.stderr.write('final: issuer unreachable\\n')\n"
+        "sys.exit(4)\n"
+    )
+    with pytest.raises(TokenSourceError) as info:
+        CommandTokenSource(python_command(code)).read_token()
+    message = str(info.value)
+    assert "status 4" in message
+    assert message.endswith("final: issuer unreachable")
+    assert len(message) < 500
+
+
+@pytest.mark.timeout(30)
+def test_command_stderr_excerpt_redacts_a_set_x_traced_jwt(tmp_path: Path) -> None:
+    # Issue 11, item 8: a failing ``set -x`` script put its whole JWT into the error.
+    token = make_jwt(iss="https://issuer.example", sub="system:serviceaccount:prod:app", exp=1)
+    (tmp_path / "jwt").write_text(token)
+    script = tmp_path / "get-token"
+    script.write_text(
+        "#!/bin/sh\n"
+        "set -x\n"
+        f"TOKEN=$(cat {tmp_path / 'jwt'})\n"
+        'echo "exchanging $TOKEN with https://idp.example/token" >/dev/null\n'
+        "exit 7\n"
+    )
+    script.chmod(0o700)
+    with pytest.raises(TokenSourceError) as info:
+        CommandTokenSource((str(script),)).read_token()
+    message = str(info.value)
+    assert "status 7" in message
+    assert "<redacted>" in message
+    assert "https://idp.example/token" in message  # what went wrong is still there
+    for part in (token, *token.split(".")):
+        assert part not in message
+
+
+@pytest.mark.timeout(30)
+def test_command_stderr_excerpt_redacts_other_token_shapes() -> None:
+    secrets = [
+        "FwoGZXIvYXdzEBYaDH7vR0mWz+2kQ/9sLCKGAXbL3iXq8Yb4y2mJtN1rP0sU5vW6xZ7aB8cD9eF0gH1iJ2kL3m==",
+        "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    ]
+    code = "import sys; sys.stderr.write(' '.join(sys.argv[1:]) + ' rejected'); sys.exit(1)"
+    with pytest.raises(TokenSourceError) as info:
+        CommandTokenSource((*python_command(code), *secrets)).read_token()
+    message = str(info.value)
+    assert message.endswith("rejected")
+    for secret in secrets:
+        assert secret not in message
+        assert secret[8:24] not in message
+
+
+@pytest.mark.timeout(30)
+def test_command_failures_are_retryable_but_a_missing_command_is_not(tmp_path: Path) -> None:
+    failing = CommandTokenSource(python_command("raise SystemExit(1)"))
+    with pytest.raises(TokenSourceError) as info:
+        failing.read_token()
+    assert info.value.retryable is True
+    with pytest.raises(TokenSourceError) as info:
+        CommandTokenSource(python_command("pass")).read_token()  # ran, printed nothing
+    assert info.value.retryable is True
+    with pytest.raises(TokenSourceError) as info:
+        CommandTokenSource((str(tmp_path / "absent"),)).read_token()
+    assert info.value.retryable is False
+
+
+@pytest.mark.timeout(30)
+def test_command_killed_by_a_signal_says_so() -> None:
+    code = "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"
+    with pytest.raises(TokenSourceError, match="killed by signal 15") as info:
+        CommandTokenSource(python_command(code)).read_token()
+    assert info.value.retryable is True
+
+
+@pytest.mark.timeout(30)
+def test_command_timeout_is_not_extended_by_a_grandchild_holding_the_pipes(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "get-token"
+    script.write_text("#!/bin/sh\nsleep 30 &\nsleep 30\n")
+    script.chmod(0o700)
+    source = CommandTokenSource((str(script),), timeout_seconds=0.5)
+    with pytest.raises(TokenSourceError, match=r"0\.5 s") as info:
+        source.read_token()
+    assert info.value.retryable is True
 
 
 @pytest.mark.timeout(30)

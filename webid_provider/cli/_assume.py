@@ -290,7 +290,8 @@ def _load_yaml(text: str, option: str) -> Any:
         import yaml
     except ImportError as exc:
         raise UsageError(
-            f"argument {option} needs PyYAML: pip install pyyaml (or use --cli-input-json)"
+            f"argument {option} needs PyYAML: pip install 'webid-provider[cli]' (from a "
+            "checkout: pip install '.[cli]'), or use --cli-input-json"
         ) from exc
     try:
         return yaml.safe_load(text)

@@ -4,8 +4,12 @@
 and state as a new process would judge it (``fresh``; ``refresh due``: inside the refresh
 window, so the next process calls STS; ``expired``; ``unreadable``: corrupt, foreign or a
 symlink, so it is a miss and will be overwritten). ``clear`` removes the entry the current
-settings use (which needs the token, to compute the key), or with ``--all`` every entry and
-lock file in the directory.
+settings use (which needs the token, to compute the key), or with ``--all`` every entry in the
+directory. Lock files stay: another process may hold one, and deleting it would let a second
+process take a "new" lock while the first still holds the old one (filelock's warning).
+
+Both refuse a cache directory the package would refuse (a symlink, another user's, writable by
+others) with one error line, and neither can hang on a FIFO named like an entry.
 
 Security: entries hold live credentials; this module prints only their names, roles, session
 names and expirations, never the keys.
@@ -35,8 +39,6 @@ from webid_provider.refresh import RefreshPolicy, utc_now
 from webid_provider.result import format_timestamp
 from webid_provider.settings import DEFAULT_CACHE_DIR, resolve_cache_dir
 
-_ENTRY_GLOBS = ("arwwi-*.json", "arwwi-*.lock")
-
 
 def add_parser(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -62,7 +64,8 @@ def add_parser(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> N
         help="remove the entry of the current settings, or every entry with --all",
         description=(
             "Remove the cache entry the current settings use (the token is read to compute "
-            "its key), or every entry and lock file with --all. No STS call is made."
+            "its key), or every entry with --all. Lock files stay: another process may hold "
+            "one. No STS call is made."
         ),
     )
     clear.add_argument("--all", action="store_true", help="remove every entry in the directory")
@@ -135,8 +138,7 @@ def run_clear(args: argparse.Namespace) -> int:
     if args.all:
         directory = _directory(args.cache_dir)
         cache = CredentialCache(directory)
-        keys = sorted({path.stem for glob in _ENTRY_GLOBS for path in directory.glob(glob)})
-        removed = sum(1 for key in keys if cache.remove(key))
+        removed = sum(1 for key in cache.entry_keys() if cache.remove(key))
         sys.stdout.write(
             f"removed {removed} cache entr{'y' if removed == 1 else 'ies'} from {directory}\n"
         )

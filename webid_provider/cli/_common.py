@@ -143,7 +143,11 @@ def add_web_identity_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--region", help="region of the STS endpoint")
     cache = group.add_mutually_exclusive_group()
     cache.add_argument(
-        "--cache-dir", help="shared credential cache (default: $WEBID_PROVIDER_CACHE_DIR or ~/.aws)"
+        "--cache-dir",
+        help=(
+            "shared credential cache (default: $WEBID_PROVIDER_CACHE_DIR, else "
+            "~/.aws/webid-provider/cache)"
+        ),
     )
     cache.add_argument("--no-cache", action="store_true", help="keep credentials in memory only")
 

@@ -9,7 +9,11 @@ one STS call per credential lifetime, not one per start.
 
 ``credential-process`` prints the JSON document that ``credential_process`` consumers read
 (botocore's ``ProcessProvider`` and the other SDKs): ``Version`` 1, the three keys,
-``Expiration`` in ISO 8601, and ``AccountId`` when the assumed-role ARN gives it.
+``Expiration`` in ISO 8601, and ``AccountId`` when the assumed-role ARN gives it. It hands out
+credentials with the consumer margin left (:mod:`webid_provider.cli._consumer`; botocore would
+otherwise respawn it on every request of its last 15 minutes), and after a full run it records
+the fingerprint of its inputs so the next run can answer from the cache without botocore
+(:mod:`webid_provider.cli._fast`).
 ``env`` prints the same credentials as ``export`` lines (values quoted with ``shlex.quote``),
 as a dotenv file, or as JSON.
 
@@ -22,11 +26,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shlex
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Optional
 
 from webid_provider.cli._common import (
     UsageError,
@@ -35,8 +40,25 @@ from webid_provider.cli._common import (
     no_settings_message,
     provider_options,
 )
-from webid_provider.errors import WebIdProviderError
+from webid_provider.cli._consumer import (
+    CredentialSupply,
+    add_min_remaining_option,
+    build_supply,
+    credentials_with_margin,
+)
+from webid_provider.cli._documents import credential_process_document as credential_process_document
+from webid_provider.cli._documents import credential_process_text
+from webid_provider.cli._fingerprint import (
+    IndexRecord,
+    fingerprint,
+    read_followed_file,
+    write_index,
+)
+from webid_provider.cli._margin import effective_margin
+from webid_provider.errors import ConfigurationError, WebIdProviderError
+from webid_provider.policy import utc_now
 from webid_provider.provider import WebIdentityProvider
+from webid_provider.refresh import Clock
 from webid_provider.result import WebIdentityResult, format_timestamp
 
 ENV_FORMATS = ("shell", "dotenv", "json")
@@ -56,6 +78,7 @@ def add_parsers(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> 
         ),
     )
     add_web_identity_options(process)
+    add_min_remaining_option(process)
     process.set_defaults(handler=run_credential_process)
 
     env = subparsers.add_parser(
@@ -96,20 +119,6 @@ def load_result(args: argparse.Namespace) -> WebIdentityResult:
     return result
 
 
-def credential_process_document(result: WebIdentityResult) -> dict[str, Any]:
-    """The ``credential_process`` JSON for ``result``."""
-    document: dict[str, Any] = {
-        "Version": 1,
-        "AccessKeyId": result.access_key_id,
-        "SecretAccessKey": result.secret_access_key,
-        "SessionToken": result.session_token,
-        "Expiration": format_timestamp(result.expiration),
-    }
-    if result.account_id is not None:
-        document["AccountId"] = result.account_id
-    return document
-
-
 def environment_variables(result: WebIdentityResult) -> dict[str, str]:
     """The environment variables botocore's ``EnvProvider`` (and other SDKs) read."""
     return {
@@ -139,10 +148,73 @@ def _dotenv_value(value: str) -> str:
 
 
 def run_credential_process(args: argparse.Namespace) -> int:
-    document = credential_process_document(load_result(args))
-    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    sys.stdout.write(credential_process_output(args))
     sys.stdout.flush()
     return 0
+
+
+def credential_process_output(
+    args: argparse.Namespace, *, session: Any = None, clock: Clock = utc_now
+) -> str:
+    """The full path: resolve, get credentials with the consumer margin, record the fingerprint.
+
+    :param session: the botocore session (default: a new one for ``--profile``/``--region``)
+    :param clock: the clock for the refresher (the benchmark runs it on a virtual one)
+    """
+    arguments = _index_arguments(args)
+    before = _fingerprint(arguments)
+    if session is None:
+        session = new_session(args.profile, args.region)
+    supply = build_supply(args, session=session, clock=clock)
+    result = credentials_with_margin(supply, args.min_remaining)
+    if arguments is not None and before is not None:
+        _record_for_fast_path(supply, arguments, before, args.min_remaining)
+    return credential_process_text(credential_process_document(result))
+
+
+def _index_arguments(args: argparse.Namespace) -> Optional[list[str]]:
+    """The arguments the fast path will see, when this run may write an index record."""
+    raw = getattr(args, "raw_arguments", None)
+    if not raw or raw[0] != "credential-process" or args.debug or args.no_cache:
+        return None
+    return list(raw[1:])
+
+
+def _fingerprint(arguments: Optional[list[str]]) -> Optional[str]:
+    from webid_provider import __version__
+
+    return None if arguments is None else fingerprint(arguments, os.environ, __version__)
+
+
+def _record_for_fast_path(
+    supply: CredentialSupply, arguments: list[str], before: str, min_remaining: float
+) -> None:
+    """Map the fingerprint to the key this run used, when nothing changed meanwhile.
+
+    Written only for token files (the fast path cannot run a token command) and only when the
+    token now in the file gives the key the refresher used and the inputs still have the
+    fingerprint they had before resolution: a concurrent rotation or config edit writes nothing.
+    """
+    settings, refresher = supply.settings, supply.refresher
+    if settings.token.kind != "file" or settings.token.file is None:
+        return
+    if settings.cache_dir is None or refresher.key is None or not refresher.cache.enabled:
+        return
+    token_file = str(settings.token.file)
+    try:
+        token = read_followed_file(token_file, max_bytes=64 * 1024).decode("utf-8").strip()
+        material = refresher.key_material(token)
+    except (OSError, UnicodeDecodeError, ConfigurationError):
+        return
+    if material.key() != refresher.key or _fingerprint(arguments) != before:
+        return
+    record = IndexRecord(
+        key=material.key(),
+        token_file=token_file,
+        token_identity=material.token_identity,
+        margin_seconds=effective_margin(settings.duration_seconds, min_remaining),
+    )
+    write_index(str(settings.cache_dir), before, record)
 
 
 def run_env(args: argparse.Namespace) -> int:

@@ -211,7 +211,10 @@ def _endpoint(session: Any) -> str:
         client = create_sts_client(session)
     except Exception as exc:  # the report goes on; the real request would fail the same way
         return f"unknown ({type(exc).__name__})"
-    return f"{client.meta.endpoint_url} (region {client.meta.region_name})"
+    region = client.meta.region_name
+    if region is None or region == "aws-global":  # botocore's name for "no region: global"
+        return f"{client.meta.endpoint_url} (no region set)"
+    return f"{client.meta.endpoint_url} (region {region})"
 
 
 def _cache_report(

@@ -1,9 +1,11 @@
 """Argument parsing, dispatch, logging and exit statuses of the ``webid-provider`` command.
 
 Every failure ends here and becomes one line on stderr, ``webid-provider: error: <message>``,
-and an exit status: 2 for bad input (usage, ``ConfigurationError``, ``TokenSourceError``,
-malformed JSON or YAML, unknown profile), 1 for STS and other runtime failures, 130 for
-Ctrl-C. argparse's multi-line usage dumps are replaced by the same one-line form.
+and an exit status: 2 for bad input (usage, ``ConfigurationError``, a ``TokenSourceError``
+that needs fixing first such as a missing token file or command, malformed JSON or YAML,
+unknown profile), 1 for STS and other runtime failures (a token command that ran and failed or
+timed out included: the cause may be transient), 130 for Ctrl-C. argparse's multi-line usage
+dumps are replaced by the same one-line form.
 
 Logging: the package's warnings go to stderr as ``webid-provider: warning: ...``. botocore is
 silenced because it logs tracebacks of failed refreshes, and at DEBUG level its request logs
@@ -19,14 +21,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn, Optional
 
-import botocore
 from botocore.exceptions import (
     BotoCoreError,
     NoRegionError,
@@ -34,8 +34,9 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from webid_provider.cli import _assume, _cache, _credentials, _inspect
+from webid_provider.cli import _assume, _cache, _credentials, _exec, _inspect, _serve
 from webid_provider.cli._common import UsageError
+from webid_provider.cli._version import PROG, version_text
 from webid_provider.errors import (
     ConfigurationError,
     StsError,
@@ -43,12 +44,10 @@ from webid_provider.errors import (
     WebIdProviderError,
 )
 
-PROG = "webid-provider"
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-_TEST_EXTRA_MODULES = frozenset({"moto", "cryptography", "werkzeug", "flask", "pytest", "yaml"})
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,15 +61,6 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _version() -> str:
-    from webid_provider import __version__
-
-    return (
-        f"{PROG} {__version__} (botocore {botocore.__version__}, "
-        f"Python {platform.python_version()})"
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The full command-line parser."""
     common = _Parser(add_help=False)
@@ -80,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="log what the provider does and show tracebacks (never tokens or secrets)",
     )
-    common.add_argument("--version", action="version", version=_version())
+    common.add_argument("--version", action="version", version=version_text())
     parser = _Parser(
         prog=PROG,
         parents=[common],
@@ -95,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     parents = [common]
     _assume.add_parser(subparsers, parents)
     _credentials.add_parsers(subparsers, parents)
+    _exec.add_parser(subparsers, parents)
+    _serve.add_parser(subparsers, parents)
     _inspect.add_parser(subparsers, parents)
     _cache.add_parser(subparsers, parents)
     demo = subparsers.add_parser(
@@ -104,27 +96,64 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a demo against a local STS emulator (needs the testing extra).",
     )
     demo.set_defaults(handler=_run_demo)
+    emulator = subparsers.add_parser(
+        "emulator",
+        parents=parents,
+        help="run the local OIDC issuer and strict STS emulator for tests in any language",
+        description=(
+            "Run the local OIDC issuer and strict STS emulator on 127.0.0.1 until SIGINT or "
+            "SIGTERM. The first line of output is AWS_ENDPOINT_URL_STS=<url>. Needs the "
+            "testing extra."
+        ),
+    )
+    from webid_provider.testing.standalone import add_arguments
+
+    add_arguments(emulator)
+    emulator.set_defaults(handler=_run_emulator)
     return parser
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    try:
+    with _testing_extra("demo"):
         from webid_provider.testing.demo import run_demo
 
         return int(run_demo(sys.stdout))
+
+
+def _run_emulator(args: argparse.Namespace) -> int:
+    from webid_provider.testing.standalone import EmulatorStartError, EmulatorUsageError
+
+    with _testing_extra("emulator"):
+        from webid_provider.testing.standalone import run
+
+        try:
+            return run(args, sys.stdout)
+        except EmulatorUsageError as exc:
+            raise UsageError(str(exc)) from exc
+        except EmulatorStartError as exc:
+            raise WebIdProviderError(str(exc)) from exc
+
+
+@contextmanager
+def _testing_extra(command: str) -> Iterator[None]:
+    """Turn a missing ``testing`` extra into a usage error carrying the install command."""
+    try:
+        yield
     except ImportError as exc:
-        root = (getattr(exc, "name", None) or "").split(".")[0]
-        if root in _TEST_EXTRA_MODULES:
-            raise UsageError(
-                "the demo needs the testing extra: pip install 'webid-provider[testing]'"
-            ) from exc
-        if getattr(exc, "name", None) == "webid_provider.testing.demo":
-            raise WebIdProviderError("the demo is not part of this installation") from exc
+        if (exc.name or "").startswith("webid_provider.testing"):
+            raise WebIdProviderError(f"the {command} is not part of this installation") from exc
+        from webid_provider.testing._extra import INSTALL_HINT, is_missing_extra
+
+        if is_missing_extra(exc):
+            message = f"the {command} command needs the testing extra: {INSTALL_HINT}"
+            raise UsageError(message) from exc
         raise
 
 
 def classify(exc: BaseException) -> tuple[int, str]:
     """The exit status and the one-line message for a failure."""
+    if isinstance(exc, TokenSourceError) and exc.retryable:
+        return EXIT_FAILURE, str(exc)  # a token command that ran and failed: maybe transient
     if isinstance(exc, (UsageError, ConfigurationError, TokenSourceError)):
         return EXIT_USAGE, str(exc)
     if isinstance(exc, ProfileNotFound):
@@ -187,6 +216,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     with _logging(debug):
         try:
             args = build_parser().parse_args(arguments)
+            args.raw_arguments = tuple(arguments)  # the fast path's index is keyed on them
             return int(args.handler(args))
         except SystemExit as exc:  # --help and --version
             return exc.code if isinstance(exc.code, int) else EXIT_OK

@@ -7,15 +7,44 @@ rotates a token file the way the kubelet does. The pytest fixtures built on them
 (``oidc_issuer``, ``sts_emulator``, ``irsa_env``) live in ``webid_provider.testing.plugin``,
 which pytest loads through the ``pytest11`` entry point.
 
-This package imports neither ``moto`` nor ``pytest``: pytest loads the plugin in every
-environment where ``webid_provider`` is installed, so test-only dependencies are imported
-where they are used. They come with the ``webid-provider[testing]`` extra.
+pytest imports this package (the plugin's parent) in every environment where
+``webid_provider`` is installed, including ones with the runtime dependencies only. So the
+names below are loaded on first use (PEP 562 ``__getattr__``), and the test-only dependencies
+(``moto``, ``cryptography``) are imported where they are used; they come with the
+``webid-provider[testing]`` extra. Importing this package imports nothing beyond the standard
+library.
 """
 
 from __future__ import annotations
 
-from webid_provider.testing.emulator import SignedRequest, StsCall, StsEmulator
-from webid_provider.testing.issuer import OidcIssuer
-from webid_provider.testing.kubelet import KubeletTokenFile
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from webid_provider.testing.emulator import SignedRequest, StsCall, StsEmulator
+    from webid_provider.testing.issuer import OidcIssuer
+    from webid_provider.testing.kubelet import KubeletTokenFile
 
 __all__ = ["KubeletTokenFile", "OidcIssuer", "SignedRequest", "StsCall", "StsEmulator"]
+
+# public name -> the module that defines it
+_HOMES = {
+    "KubeletTokenFile": "webid_provider.testing.kubelet",
+    "OidcIssuer": "webid_provider.testing.issuer",
+    "SignedRequest": "webid_provider.testing.emulator",
+    "StsCall": "webid_provider.testing.emulator",
+    "StsEmulator": "webid_provider.testing.emulator",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

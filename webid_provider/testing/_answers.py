@@ -1,14 +1,14 @@
-"""What the STS emulator sends and reads: its success document and the glue to moto's
-server.
+"""What the STS emulator sends and reads: its success document and the glue to moto.
 
 moto mints the keys (so they work with moto's other APIs), but its AssumeRoleWithWebIdentity
 answer lacks ``SubjectFromWebIdentityToken``, ``Audience``, ``Provider`` and
 ``SourceIdentity``, hard-codes ``AssumedRoleId`` and ``PackedPolicySize``, and follows the
-requested duration only. So the emulator reads the three credential values from moto's XML
-and writes its own document around them.
+requested duration only. So the emulator calls moto's WSGI application in-process (the
+same application its server serves), reads the three credential values from moto's XML and
+writes its own document around them.
 
-Security: moto's answer is parsed only from the in-process server on loopback. The success
-document carries the secret key and session token (it is the STS answer); nothing here logs.
+Security: moto's answer is parsed only from the in-process application. The success document
+carries the secret key and session token (it is the STS answer); nothing here logs.
 """
 
 from __future__ import annotations
@@ -21,24 +21,27 @@ from typing import Any, Optional, Tuple
 from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
-from webid_provider.testing._front import STS_NAMESPACE, forward
 from webid_provider.testing._token import Identity
 from webid_provider.testing._validate import WebIdentityRequest
+from webid_provider.testing._wire import STS_NAMESPACE
 
 _PLACEHOLDER_TOKEN = "webid-emulator-placeholder"
 
 
 def mint_with_moto(
-    backend: Tuple[str, int], request: WebIdentityRequest, duration_seconds: int
+    moto_app: Any, request: WebIdentityRequest, duration_seconds: int
 ) -> Tuple[int, Optional[Tuple[str, str, str]]]:
     """Have moto mint keys for a validated request.
 
     moto gets a placeholder instead of the token: it never reads it, and this way the token
     cannot end up in moto's state or logs.
 
+    :param moto_app: moto's WSGI application
     :returns: moto's HTTP status and (access key id, secret key, session token), or ``None``
         when moto's answer holds no credentials
     """
+    from werkzeug.test import Client
+
     assert request.role_arn is not None
     assert request.role_session_name is not None
     form = {
@@ -49,38 +52,17 @@ def mint_with_moto(
         "WebIdentityToken": _PLACEHOLDER_TOKEN,
         "DurationSeconds": str(duration_seconds),
     }
-    answer = forward(
-        backend,
-        "POST",
+    answer = Client(moto_app).post(
         "/",
-        [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")],
-        urlencode(form).encode("ascii"),
+        data=urlencode(form),
+        content_type="application/x-www-form-urlencoded; charset=utf-8",
     )
-    return answer.status, moto_credentials(answer.body) if answer.status == 200 else None
-
-
-def silence_access_log(moto: Any) -> None:
-    """Stop werkzeug from logging one INFO line per forwarded request.
-
-    Those lines land in every test's ``caplog`` and may carry presigned-URL query strings.
-    ``ThreadedMotoServer`` offers no switch, so swap its server's handler class for a quiet
-    subclass; ``_server`` is moto's private attribute and this is the only place we touch it.
-    If moto renames it, the lines simply come back.
-    """
-    server = getattr(moto, "_server", None)
-    handler = getattr(server, "RequestHandlerClass", None)
-    if server is None or handler is None:
-        return
-
-    def log_request(self: object, code: object = "-", size: object = "-") -> None:
-        return
-
-    server.RequestHandlerClass = type(
-        "QuietMotoRequestHandler", (handler,), {"log_request": log_request}
-    )
+    body = answer.get_data()
+    return answer.status_code, moto_credentials(body) if answer.status_code == 200 else None
 
 
 def moto_credentials(body: bytes) -> Optional[Tuple[str, str, str]]:
+    """The three credential values of moto's answer, ``None`` when one is missing."""
     # Parsing the in-process moto server's own answer over loopback: trusted input.
     root = ElementTree.fromstring(body)  # noqa: S314
     ns = {"sts": STS_NAMESPACE}
@@ -114,6 +96,7 @@ def render_success(
     session_token: str,
     expiration: datetime,
 ) -> str:
+    """The AssumeRoleWithWebIdentityResponse document real STS sends, every field filled."""
     assert request.role_arn is not None
     assert request.role_session_name is not None
     arn, role_id = _assumed_role_user(request.role_arn, request.role_session_name)

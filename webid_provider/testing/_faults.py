@@ -58,6 +58,16 @@ class Fault:
         """An error answer; ``message`` defaults to STS's text for well-known codes."""
         return cls(code, message or DEFAULT_MESSAGES.get(code, code), status, drop=False)
 
+    @classmethod
+    def for_mode(cls, mode: str, code: str, message: Optional[str], status: int) -> Fault:
+        """An error answer (``mode="error"``) or a dropped connection (``mode="drop"``).
+
+        :raises ValueError: on an unknown mode
+        """
+        if mode not in ("error", "drop"):
+            raise ValueError("mode must be 'error' or 'drop'")
+        return _DROP if mode == "drop" else cls.error(code, message, status)
+
 
 _DROP = Fault(DROPPED, "", 0, drop=True)
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import jwt
 
@@ -51,6 +51,8 @@ class Identity:
     audience: str
     provider: str
     source_identity: Optional[str]
+    #: the token's ``amr`` claim (authentication methods), for trust policy conditions
+    amr: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ def verify_token(
     *,
     issuer: str,
     jwks: Mapping[str, Any],
-    audiences: Sequence[str],
+    audiences: Optional[Sequence[str]],
     opaque: Mapping[str, OpaqueToken],
     now: Optional[float] = None,
 ) -> Identity:
@@ -87,19 +89,46 @@ def verify_token(
 
     :param issuer: the only accepted ``iss`` (the account's one OIDC provider)
     :param jwks: that provider's JWK Set
-    :param audiences: accepted ``aud`` values (the provider's client IDs)
+    :param audiences: accepted ``aud`` values (the provider's client IDs); ``None`` when no
+        identity provider is registered for ``issuer``
     :param opaque: registered OAuth 2.0 tokens, by SHA-256 hex
     :param now: epoch seconds; defaults to the real clock
     :raises StsFault: ``InvalidIdentityToken`` or ``ExpiredTokenException``
     """
     token = request.token or ""
-    current = time.time() if now is None else now
+    current = int(time.time() if now is None else now)
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
-        header = None
-    if header is None:
         return _verify_opaque(request, opaque)
+    alg = _check_header(header, request)
+    try:
+        unverified: Dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise StsFault("InvalidIdentityToken", _NOT_A_JWT) from None
+    if unverified.get("iss") != issuer or audiences is None:
+        raise StsFault(
+            "InvalidIdentityToken",
+            f"No OpenIDConnect provider found in your account for {unverified.get('iss')!s}",
+        )
+    claims = _verify_signature(token, header, alg, jwks)
+    _check_times(claims, current)
+    audience = _matching_audience(claims.get("aud"), audiences)
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise StsFault("InvalidIdentityToken", "Missing sub claim")
+    source = claims.get(SOURCE_IDENTITY_CLAIM)
+    return Identity(
+        subject=sub,
+        audience=audience,
+        provider=issuer,
+        source_identity=source if isinstance(source, str) else None,
+        amr=_strings(claims.get("amr")),
+    )
+
+
+def _check_header(header: Mapping[str, Any], request: WebIdentityRequest) -> str:
+    """The token's signing algorithm, once the header is one STS accepts."""
     if request.provider_id is not None:
         raise StsFault(
             "InvalidIdentityToken",
@@ -113,51 +142,37 @@ def verify_token(
             f"Unsupported token signing algorithm {alg!s}; tokens must be signed using RSA "
             "(RS256, RS384, RS512) or ECDSA (ES256, ES384, ES512) keys.",
         )
-    try:
-        unverified: Dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        raise StsFault(
-            "InvalidIdentityToken",
-            _NOT_A_JWT,
-        ) from None
-    if unverified.get("iss") != issuer:
-        raise StsFault(
-            "InvalidIdentityToken",
-            f"No OpenIDConnect provider found in your account for {unverified.get('iss')!s}",
-        )
-    claims = _verify_signature(token, header, alg, jwks)
-    exp = claims.get("exp")
+    return str(alg)
+
+
+def _check_times(claims: Mapping[str, Any], now: int) -> None:
+    """Integer ``exp``/``iat``/``nbf``, ``exp`` present and ahead of ``now``, ``nbf`` passed."""
     for claim in ("exp", "iat", "nbf"):
-        if claim in claims and (
-            not isinstance(claims[claim], int) or isinstance(claims[claim], bool)
-        ):
+        value = claims.get(claim)
+        if claim in claims and (not isinstance(value, int) or isinstance(value, bool)):
             raise StsFault(
                 "InvalidIdentityToken",
                 f"Invalid {claim} claim: timestamps must be formatted as an integer or long "
                 "integer",
             )
+    exp = claims.get("exp")
     if not isinstance(exp, int):
         raise StsFault("InvalidIdentityToken", "Missing exp claim")
-    if int(current) >= exp:
+    if now >= exp:
         raise StsFault(
             "ExpiredTokenException",
-            f"Token expired: current date/time {int(current)} must be before the expiration "
-            f"date/time {exp}",
+            f"Token expired: current date/time {now} must be before the expiration date/time {exp}",
         )
     nbf = claims.get("nbf")
-    if isinstance(nbf, int) and nbf > int(current):
+    if isinstance(nbf, int) and nbf > now:
         raise StsFault("InvalidIdentityToken", f"Token is not yet valid (nbf {nbf})")
-    audience = _matching_audience(claims.get("aud"), audiences)
-    sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub:
-        raise StsFault("InvalidIdentityToken", "Missing sub claim")
-    source = claims.get(SOURCE_IDENTITY_CLAIM)
-    return Identity(
-        subject=sub,
-        audience=audience,
-        provider=issuer,
-        source_identity=source if isinstance(source, str) else None,
-    )
+
+
+def _strings(value: object) -> Tuple[str, ...]:
+    """A claim that may be one string or a list of them (``amr``), as a tuple."""
+    if isinstance(value, list):
+        return tuple(str(item) for item in value)
+    return (value,) if isinstance(value, str) and value else ()
 
 
 def _verify_signature(

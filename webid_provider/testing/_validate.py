@@ -1,17 +1,24 @@
 """The parameter checks real STS makes on an AssumeRoleWithWebIdentity request.
 
 moto accepts any role ARN, any session name and durations up to 50000 seconds (see the
-research notes, section H), so the emulator's front makes these checks itself before it lets
-moto mint credentials; ``_token`` checks the token. Codes and messages follow real STS:
+research notes, section H), so the emulator makes these checks itself before it lets moto
+mint credentials; ``_token`` checks the token and ``_trust`` the role's trust policy.
 
-- Member constraints (lengths, patterns, ranges, missing members) answer ``ValidationError``
-  with AWS's "N validation error(s) detected: Value '...' at 'member' failed to satisfy
-  constraint: ..." text. The token's value is never echoed (it is a sensitive member).
-- A role ARN that is not ``arn:<partition>:iam::<12 digits>:role/<path/name>`` answers
-  ``ValidationError`` "Request ARN is invalid"; a duration above the role's maximum answers
-  ``ValidationError`` "The requested DurationSeconds exceeds the MaxSessionDuration set for
-  this role.".
-- An inline policy that is not a JSON object with a ``Statement`` answers
+Member constraints come from botocore's own STS service model (the ``min``, ``max`` and
+``pattern`` of each input member, and which members are required), so they follow the model
+botocore ships instead of a hand-kept copy. They answer ``ValidationError`` with AWS's
+"N validation error(s) detected: Value '...' at 'member' failed to satisfy constraint: ..."
+text. A sensitive member's value (the token) is never echoed.
+
+Rules the model does not carry, from the STS documentation:
+
+- at most 10 ``PolicyArns`` (reported with the member constraints);
+- a role ARN that is not ``arn:<partition>:iam::<12 digits>:role/<path/name>`` answers
+  ``ValidationError`` "Request ARN is invalid", a policy ARN without ``arn:`` and five colons
+  "ARN ... is not valid.";
+- a duration above the role's maximum answers ``ValidationError`` "The requested
+  DurationSeconds exceeds the MaxSessionDuration set for this role.";
+- an inline policy that is not a JSON object with a ``Statement`` answers
   ``MalformedPolicyDocument``; policy plus policy ARN text above 2048 characters answers
   ``PackedPolicyTooLarge`` (see :func:`packed_policy_size`).
 
@@ -21,24 +28,38 @@ only, is excluded from its ``repr``, and is never part of an error message.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Pattern, Tuple, Union
 
+__all__ = [
+    "DEFAULT_MAX_SESSION_DURATION",
+    "StsFault",
+    "WebIdentityRequest",
+    "check_parameters",
+    "packed_policy_size",
+    "parse_request",
+]
+
+_OPERATION = "AssumeRoleWithWebIdentity"
 _ROLE_ARN = re.compile(
     r"^arn:(aws[a-z-]*):iam::(\d{12}):role/((?:[\x21-\x7e]+/)*)([\w+=,.@-]{1,64})$"
 )
-_SESSION_NAME = re.compile(r"^[\w+=,.@-]*$")
-_POLICY_CHARS = re.compile(r"^[\t\n\r\x20-\xff]+$")
-_MAX_POLICY_ARNS = 10
+# List limits the STS documentation states but botocore's model does not carry.
+_LIST_MAXIMUMS = {"PolicyArns": 10}
 _PACKED_LIMIT = 2048
 
-#: Role maximum session duration when the test did not add the role (the STS upper bound).
-DEFAULT_MAX_SESSION_DURATION = 43200
+#: Role maximum session duration when the role is neither in IAM nor added to the emulator:
+#: IAM's default ``MaxSessionDuration``, so a request that AWS would refuse is refused here.
+DEFAULT_MAX_SESSION_DURATION = 3600
+
+# A member value as sent: a string, or for a list of structures one dict per item.
+MemberValue = Union[str, Tuple[Dict[str, str], ...]]
 
 
 class StsFault(Exception):
@@ -53,15 +74,50 @@ class StsFault(Exception):
 
 @dataclass(frozen=True)
 class WebIdentityRequest:
-    """The parameters of one AssumeRoleWithWebIdentity request, as sent (not yet valid)."""
+    """The members of one AssumeRoleWithWebIdentity request as sent (not yet valid).
 
-    role_arn: Optional[str]
-    role_session_name: Optional[str]
-    token: Optional[str] = field(repr=False)
-    duration_text: Optional[str]
-    policy: Optional[str]
-    policy_arns: Tuple[str, ...]
-    provider_id: Optional[str]
+    ``members`` holds the model's member names; the properties read the ones the emulator
+    uses. The ``repr`` shows every member but the token.
+    """
+
+    members: Mapping[str, MemberValue]
+
+    def __repr__(self) -> str:
+        shown = {k: v for k, v in self.members.items() if k != "WebIdentityToken"}
+        return f"WebIdentityRequest({shown!r})"
+
+    def _text(self, name: str) -> Optional[str]:
+        value = self.members.get(name)
+        return value if isinstance(value, str) else None
+
+    @property
+    def role_arn(self) -> Optional[str]:
+        return self._text("RoleArn")
+
+    @property
+    def role_session_name(self) -> Optional[str]:
+        return self._text("RoleSessionName")
+
+    @property
+    def token(self) -> Optional[str]:
+        return self._text("WebIdentityToken")
+
+    @property
+    def duration_text(self) -> Optional[str]:
+        return self._text("DurationSeconds")
+
+    @property
+    def policy(self) -> Optional[str]:
+        return self._text("Policy")
+
+    @property
+    def provider_id(self) -> Optional[str]:
+        return self._text("ProviderId")
+
+    @property
+    def policy_arns(self) -> Tuple[str, ...]:
+        items = self.members.get("PolicyArns", ())
+        return tuple(item.get("arn", "") for item in items if isinstance(item, dict))
 
     @property
     def token_sha256(self) -> str:
@@ -77,147 +133,166 @@ class WebIdentityRequest:
             return None
 
 
+@functools.lru_cache(maxsize=1)
+def _input_shape() -> Any:
+    """The operation's input shape from the STS model botocore ships."""
+    import botocore.loaders
+    import botocore.model
+
+    loader = botocore.loaders.create_loader()
+    model = botocore.model.ServiceModel(loader.load_service_model("sts", "service-2"), "sts")
+    return model.operation_model(_OPERATION).input_shape
+
+
 def parse_request(params: Mapping[str, Sequence[str]]) -> WebIdentityRequest:
-    """Read the query-protocol form members (``PolicyArns.member.N.arn`` in order of N)."""
+    """Read the query-protocol form members the model defines.
 
-    def one(name: str) -> Optional[str]:
-        values = params.get(name)
-        return values[0] if values else None
+    Lists of structures arrive as ``PolicyArns.member.N.arn``; they are read in order of N.
+    """
+    members: Dict[str, MemberValue] = {}
+    for name, shape in _input_shape().members.items():
+        if shape.type_name == "list":
+            items = _list_items(params, name)
+            if items:
+                members[name] = items
+        elif params.get(name):
+            members[name] = params[name][0]
+    return WebIdentityRequest(members=members)
 
-    arns: List[Tuple[int, str]] = []
+
+def _list_items(params: Mapping[str, Sequence[str]], name: str) -> Tuple[Dict[str, str], ...]:
+    pattern = re.compile(rf"{re.escape(name)}\.member\.(\d+)\.(\w+)")
+    items: Dict[int, Dict[str, str]] = {}
     for key, values in params.items():
-        match = re.fullmatch(r"PolicyArns\.member\.(\d+)\.arn", key)
+        match = pattern.fullmatch(key)
         if match and values:
-            arns.append((int(match.group(1)), values[0]))
-    return WebIdentityRequest(
-        role_arn=one("RoleArn"),
-        role_session_name=one("RoleSessionName"),
-        token=one("WebIdentityToken"),
-        duration_text=one("DurationSeconds"),
-        policy=one("Policy"),
-        policy_arns=tuple(arn for _, arn in sorted(arns)),
-        provider_id=one("ProviderId"),
-    )
-
-
-def _constraint(value: Optional[str], member: str, constraint: str) -> str:
-    shown = "null" if value is None else f"'{value}'"
-    return f"Value {shown} at '{member}' failed to satisfy constraint: {constraint}"
+            items.setdefault(int(match.group(1)), {})[match.group(2)] = values[0]
+    return tuple(items[index] for index in sorted(items))
 
 
 def check_parameters(request: WebIdentityRequest, max_session_duration: int) -> None:
-    """Check every member against the STS model and the role's MaxSessionDuration.
+    """Check every member against the STS model, the documented rules and the role's maximum.
 
     :raises StsFault: ``ValidationError`` or ``MalformedPolicyDocument``
     """
-    problems: List[str] = []
-    arn = request.role_arn
-    if arn is None:
-        problems.append(_constraint(None, "roleArn", "Member must not be null"))
-    elif not 20 <= len(arn) <= 2048:
-        bound = "greater than or equal to 20" if len(arn) < 20 else "less than or equal to 2048"
-        problems.append(_constraint(arn, "roleArn", f"Member must have length {bound}"))
-    name = request.role_session_name
-    if name is None:
-        problems.append(_constraint(None, "roleSessionName", "Member must not be null"))
-    else:
-        if not 2 <= len(name) <= 64:
-            bound = "greater than or equal to 2" if len(name) < 2 else "less than or equal to 64"
-            problems.append(
-                _constraint(name, "roleSessionName", f"Member must have length {bound}")
-            )
-        if not _SESSION_NAME.match(name):
-            problems.append(
-                _constraint(
-                    name,
-                    "roleSessionName",
-                    "Member must satisfy regular expression pattern: [\\w+=,.@-]*",
-                )
-            )
-    token = request.token
-    if token is None:
-        problems.append(
-            "Value null at 'webIdentityToken' failed to satisfy constraint: Member must not be null"
-        )
-    elif not 4 <= len(token) <= 20000:
-        bound = "greater than or equal to 4" if len(token) < 4 else "less than or equal to 20000"
-        problems.append(
-            "Value at 'webIdentityToken' failed to satisfy constraint: "
-            f"Member must have length {bound}"
-        )
-    duration = request.duration_seconds
-    if request.duration_text is not None:
-        if duration is None:
-            raise StsFault(
-                "ValidationError", f"Invalid value for DurationSeconds: {request.duration_text}"
-            )
-        if not 900 <= duration <= 43200:
-            bound = (
-                "greater than or equal to 900" if duration < 900 else "less than or equal to 43200"
-            )
-            problems.append(
-                _constraint(str(duration), "durationSeconds", f"Member must have value {bound}")
-            )
-    policy = request.policy
-    if policy is not None:
-        if len(policy) > 2048 or not policy:
-            bound = "less than or equal to 2048" if policy else "greater than or equal to 1"
-            problems.append(_constraint(policy, "policy", f"Member must have length {bound}"))
-        elif not _POLICY_CHARS.match(policy):
-            problems.append(
-                _constraint(
-                    policy,
-                    "policy",
-                    "Member must satisfy regular expression pattern: "
-                    "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+",
-                )
-            )
-    if len(request.policy_arns) > _MAX_POLICY_ARNS:
-        listing = (
-            "[" + ", ".join(f"PolicyDescriptorType(arn={a})" for a in request.policy_arns) + "]"
-        )
-        problems.append(
-            _constraint(
-                listing,
-                "policyArns",
-                f"Member must have length less than or equal to {_MAX_POLICY_ARNS}",
-            )
-        )
-    for index, policy_arn in enumerate(request.policy_arns, start=1):
-        if not 20 <= len(policy_arn) <= 2048:
-            problems.append(
-                _constraint(
-                    policy_arn,
-                    f"policyArns.{index}.member.arn",
-                    "Member must have length greater than or equal to 20",
-                )
-            )
+    problems = _constraint_problems(request)
     if problems:
-        count = len(problems)
-        noun = "error" if count == 1 else "errors"
+        noun = "error" if len(problems) == 1 else "errors"
         raise StsFault(
-            "ValidationError", f"{count} validation {noun} detected: " + "; ".join(problems)
+            "ValidationError",
+            f"{len(problems)} validation {noun} detected: " + "; ".join(problems),
         )
-    assert arn is not None
-    if not _ROLE_ARN.match(arn):
+    if not _ROLE_ARN.match(request.role_arn or ""):
         raise StsFault("ValidationError", "Request ARN is invalid")
     for policy_arn in request.policy_arns:
         if not policy_arn.startswith("arn:") or policy_arn.count(":") < 5:
             raise StsFault("ValidationError", f"ARN {policy_arn} is not valid.")
+    duration = request.duration_seconds
     if duration is not None and duration > max_session_duration:
         raise StsFault(
             "ValidationError",
             "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
         )
-    if policy is not None:
-        try:
-            document = json.loads(policy)
-        except ValueError:
-            raise StsFault(
-                "MalformedPolicyDocument", "The policy is not in the valid JSON format."
-            ) from None
-        if not isinstance(document, dict) or "Statement" not in document:
-            raise StsFault("MalformedPolicyDocument", "Syntax errors in policy.")
+    if request.policy is not None:
+        _check_policy_json(request.policy)
+
+
+def _constraint_problems(request: WebIdentityRequest) -> List[str]:
+    """One "Value ... at ... failed to satisfy constraint" text per broken model constraint."""
+    shape = _input_shape()
+    problems: List[str] = []
+    for name, member in shape.members.items():
+        value = request.members.get(name)
+        path = name[0].lower() + name[1:]
+        if value is None:
+            if name in shape.required_members:
+                problems.append(_constraint(None, path, "Member must not be null"))
+        elif isinstance(value, tuple):
+            problems.extend(_list_problems(value, name, path, member))
+        else:
+            problems.extend(_scalar_problems(value, path, member))
+    return problems
+
+
+def _list_problems(
+    items: Tuple[Dict[str, str], ...], name: str, path: str, shape: Any
+) -> List[str]:
+    problems: List[str] = []
+    maximum = _LIST_MAXIMUMS.get(name, shape.metadata.get("max"))
+    if maximum is not None and len(items) > maximum:
+        listing = "[" + ", ".join(f"{shape.member.name}({_fields(i)})" for i in items) + "]"
+        constraint = f"Member must have length less than or equal to {maximum}"
+        problems.append(_constraint(listing, path, constraint))
+    for index, item in enumerate(items, start=1):
+        for field_name, field_shape in shape.member.members.items():
+            if field_name in item:
+                field_path = f"{path}.{index}.member.{field_name}"
+                problems.extend(_scalar_problems(item[field_name], field_path, field_shape))
+    return problems
+
+
+def _fields(item: Mapping[str, str]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in item.items())
+
+
+def _scalar_problems(text: str, path: str, shape: Any) -> List[str]:
+    if shape.type_name in ("integer", "long"):
+        return _number_problems(text, path, shape)
+    rules = shape.metadata
+    constraints = []
+    if "min" in rules and len(text) < rules["min"]:
+        constraints.append(f"Member must have length greater than or equal to {rules['min']}")
+    if "max" in rules and len(text) > rules["max"]:
+        constraints.append(f"Member must have length less than or equal to {rules['max']}")
+    if "pattern" in rules and not _compiled(rules["pattern"]).fullmatch(text):
+        constraints.append(f"Member must satisfy regular expression pattern: {rules['pattern']}")
+    hidden = bool(rules.get("sensitive"))
+    return [_constraint(text, path, constraint, hidden=hidden) for constraint in constraints]
+
+
+def _number_problems(text: str, path: str, shape: Any) -> List[str]:
+    try:
+        number = int(text)
+    except ValueError:
+        raise StsFault("ValidationError", f"Invalid value for {shape.name}: {text}") from None
+    rules = shape.metadata
+    if "min" in rules and number < rules["min"]:
+        bound = f"greater than or equal to {rules['min']}"
+    elif "max" in rules and number > rules["max"]:
+        bound = f"less than or equal to {rules['max']}"
+    else:
+        return []
+    return [_constraint(str(number), path, f"Member must have value {bound}")]
+
+
+@functools.cache
+def _compiled(java_pattern: str) -> Pattern[str]:
+    """The model's (Java) pattern as a Python regex.
+
+    ``\\uXXXX`` means the same in both; the models write code points above U+FFFF as
+    ``\\u10000``..``\\u10FFFF`` (5-6 hex digits), which Python spells ``\\U00010000``. ``\\w``
+    is ASCII in Java, hence ``re.ASCII``.
+    """
+    python = re.sub(
+        r"\\u([0-9A-Fa-f]{5,6})", lambda m: f"\\U{int(m.group(1), 16):08X}", java_pattern
+    )
+    return re.compile(python, re.ASCII)
+
+
+def _constraint(value: Optional[str], member: str, constraint: str, *, hidden: bool = False) -> str:
+    shown = "" if hidden else " null" if value is None else f" '{value}'"
+    return f"Value{shown} at '{member}' failed to satisfy constraint: {constraint}"
+
+
+def _check_policy_json(policy: str) -> None:
+    try:
+        document = json.loads(policy)
+    except ValueError:
+        raise StsFault(
+            "MalformedPolicyDocument", "The policy is not in the valid JSON format."
+        ) from None
+    if not isinstance(document, dict) or "Statement" not in document:
+        raise StsFault("MalformedPolicyDocument", "Syntax errors in policy.")
 
 
 def packed_policy_size(request: WebIdentityRequest) -> Optional[int]:

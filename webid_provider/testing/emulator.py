@@ -1,27 +1,22 @@
-"""A strict STS emulator for AssumeRoleWithWebIdentity: moto behind a checking front.
+"""A strict STS emulator for AssumeRoleWithWebIdentity: moto with the checks real STS makes.
 
-moto's STS accepts any web identity token, any role ARN and durations up to 50000 seconds,
-never fails, and returns none of the identity output fields (research notes, section H).
-Tests of a credential provider need the opposite: real validation, real error codes,
-faults on demand, short credential lifetimes and a record of every call. So
-:class:`StsEmulator` runs moto's ``ThreadedMotoServer`` on a loopback port and puts an HTTP
-front before it (``_front``):
+moto's STS accepts any token, any role ARN and durations up to 50000 seconds, never fails,
+and returns none of the identity output fields (research notes, section H). Tests need real
+validation and error codes, trust policies, faults, short lifetimes and a record of every
+call. So :class:`StsEmulator` serves moto's WSGI application on a loopback port behind WSGI
+middleware (``_server``), one werkzeug server for both:
 
-- AssumeRoleWithWebIdentity requests go through injected faults (``_faults``: outage,
-  dropped connections, queued errors; latency applies to every answer), then the checks real STS
-  makes (``_validate``: member constraints, role maximum duration, policy JSON; ``_token``:
-  signature against the :class:`~webid_provider.testing.OidcIssuer` JWKS, issuer, audience,
-  expiry, registered OAuth 2.0 tokens). A valid request is forwarded to moto, so the keys
-  it mints work with moto's other APIs, and the answer is rewritten with the fields moto
-  leaves out or gets wrong: ``Expiration`` (optionally overridden to a short lifetime),
-  ``AssumedRoleUser``, ``SubjectFromWebIdentityToken``, ``Audience``, ``Provider``,
-  ``SourceIdentity`` and ``PackedPolicySize``.
-- Every other request is forwarded verbatim, unless it is signed with an access key the
+- AssumeRoleWithWebIdentity goes through injected faults (``_faults``), then the checks of
+  ``_admission`` (parameters, token, IAM OIDC provider, trust policy). moto mints the keys of
+  a valid request, so they work with moto's other APIs, and the answer is rewritten with the
+  fields moto leaves out or gets wrong (``_answers``), ``Expiration`` optionally shortened.
+- Every other request goes to moto unchanged, unless it is signed with an access key the
   emulator issued and whose emulated ``Expiration`` has passed: that one is refused with
   ``ExpiredToken`` as AWS would, and counted.
+- ``/.well-known/...`` serves the issuer's discovery document and JWKS, ``/_emulator/...``
+  an admin API for tests in other languages (``_admin``).
 
-Everything binds 127.0.0.1. ``moto`` is imported in :meth:`StsEmulator.start`, never at
-import time, because the pytest plugin imports this package in every environment.
+Everything binds 127.0.0.1. ``moto`` is imported by :meth:`StsEmulator.start`, not at import.
 
 Security: the web identity token is never logged, stored or sent to moto (moto receives a
 placeholder); call records keep its SHA-256 hex only.
@@ -37,19 +32,22 @@ from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Type
 
-from webid_provider.testing import _front
-from webid_provider.testing._answers import mint_with_moto, render_success, silence_access_log
+from webid_provider.testing import _admin
+from webid_provider.testing._admission import Admitted, Rules, admit
+from webid_provider.testing._answers import mint_with_moto, render_success
 from webid_provider.testing._faults import Fault, FaultPlan
-from webid_provider.testing._records import DROPPED, SignedRequest, StsCall, call_record
-from webid_provider.testing._token import Identity, OpaqueToken, verify_token
-from webid_provider.testing._validate import (
-    DEFAULT_MAX_SESSION_DURATION,
-    StsFault,
-    WebIdentityRequest,
-    check_parameters,
-    packed_policy_size,
-    parse_request,
+from webid_provider.testing._iam import reset_iam
+from webid_provider.testing._records import (
+    DROPPED,
+    CallLog,
+    SignedRequest,
+    StsCall,
+    call_record,
 )
+from webid_provider.testing._server import StsMiddleware, moto_application, start_server
+from webid_provider.testing._token import OpaqueToken
+from webid_provider.testing._validate import StsFault, WebIdentityRequest, parse_request
+from webid_provider.testing._wire import Reply, json_error, request_id, sts_error, xml_reply
 
 if TYPE_CHECKING:
     from webid_provider.testing.issuer import OidcIssuer
@@ -62,15 +60,18 @@ _DEFAULT_DURATION_SECONDS = 3600
 
 
 class StsEmulator:
-    """moto's STS behind a strict front on 127.0.0.1; start it, then point
+    """moto's STS with STS's own checks on 127.0.0.1; start it, then point
     ``AWS_ENDPOINT_URL_STS`` at :attr:`endpoint_url`.
 
     All methods and properties are thread-safe; one lock guards the state.
 
-    :param issuer: the only identity provider the emulated account trusts
+    :param issuer: the only identity provider whose tokens can be verified
     :param lifetime_seconds: when set, every ``Expiration`` is now + this (may be < 900)
     :param latency_seconds: delay before answering each AssumeRoleWithWebIdentity call
-    :param audiences: the client IDs registered for the provider (accepted ``aud`` values)
+    :param audiences: the accepted ``aud`` values for roles that are not in moto's IAM (for
+        roles in IAM, the client IDs of the IAM OIDC provider decide)
+    :param strict_roles: refuse roles that do not exist in moto's IAM with ``AccessDenied``
+    :param port: the port to listen on; 0 lets the OS choose
     """
 
     #: The message of the one transient ``InvalidIdentityToken`` (STS could not fetch the
@@ -86,8 +87,13 @@ class StsEmulator:
         lifetime_seconds: Optional[int] = None,
         latency_seconds: float = 0.0,
         audiences: Sequence[str] = ("sts.amazonaws.com",),
+        *,
+        strict_roles: bool = False,
+        port: int = 0,
     ) -> None:
         self._issuer = issuer
+        self._strict_roles = strict_roles
+        self._port = port
         self._initial = (lifetime_seconds, latency_seconds, tuple(audiences))
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -97,63 +103,37 @@ class StsEmulator:
         self._roles: Dict[str, int] = {}
         self._opaque: Dict[str, OpaqueToken] = {}
         self._faults = FaultPlan()
-        self._calls: List[StsCall] = []
-        self._signed: List[SignedRequest] = []
-        self._issued: Dict[str, datetime] = {}
-        self._moto: Any = None
-        self._front: Optional[_front.FrontServer] = None
+        self._log = CallLog()
+        self._moto_app: Any = None
+        self._server: Any = None
         self._thread: Optional[threading.Thread] = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> StsEmulator:
-        """Start moto and the front; returns ``self``.
+        """Start the server (moto's application behind our middleware); returns ``self``.
 
         :raises RuntimeError: when already started
         """
-        from moto.server import ThreadedMotoServer
-
-        if self._front is not None:
+        if self._server is not None:
             raise RuntimeError("the STS emulator is already running")
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        moto.start()
-        try:
-            backend = moto.get_host_and_port()
-            silence_access_log(moto)
-            front = _front.FrontServer(self, (str(backend[0]), int(backend[1])))
-            try:
-                thread = threading.Thread(
-                    target=front.serve_forever,
-                    kwargs={"poll_interval": 0.05},
-                    name="webid-sts-emulator",
-                    daemon=True,
-                )
-                thread.start()
-            except BaseException:
-                front.server_close()
-                raise
-        except BaseException:
-            moto.stop()
-            raise
+        moto_app = moto_application()
         self._stopping.clear()
-        self._moto, self._front, self._thread = moto, front, thread
-        logger.debug("sts emulator listening on %s, moto on %s:%s", self.endpoint_url, *backend)
+        self._moto_app = moto_app
+        self._server, self._thread = start_server(StsMiddleware(self, moto_app), self._port)
+        logger.debug("sts emulator listening on %s", self.endpoint_url)
         return self
 
     def stop(self) -> None:
-        """Stop the front (joining its threads) and moto. Safe to call twice."""
-        front, thread, moto = self._front, self._thread, self._moto
-        self._front = self._thread = self._moto = None
+        """Stop the server and its thread. Safe to call twice."""
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
         self._stopping.set()
-        try:
-            if front is not None:
-                front.shutdown()
-                front.server_close()
-            if thread is not None:
-                thread.join()
-        finally:
-            if moto is not None:
-                moto.stop()
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join()
 
     def __enter__(self) -> StsEmulator:
         return self.start()
@@ -168,14 +148,11 @@ class StsEmulator:
 
     @property
     def endpoint_url(self) -> str:
-        """``http://127.0.0.1:<port>`` of the front.
-
-        :raises RuntimeError: before :meth:`start`
-        """
-        front = self._front
-        if front is None:
+        """``http://127.0.0.1:<port>``. :raises RuntimeError: before :meth:`start`"""
+        server = self._server
+        if server is None:
             raise RuntimeError("the STS emulator is not running; call start() first")
-        return f"http://127.0.0.1:{front.port}"
+        return f"http://127.0.0.1:{server.server_address[1]}"
 
     @property
     def issuer(self) -> OidcIssuer:
@@ -221,8 +198,16 @@ class StsEmulator:
         with self._lock:
             self._audiences = tuple(value)
 
+    @property
+    def strict_roles(self) -> bool:
+        """Whether roles that do not exist in moto's IAM are refused."""
+        return self._strict_roles
+
     def add_role(self, role_arn: str, max_session_duration: int = 3600) -> None:
-        """Declare a role and its MaxSessionDuration (roles not added allow 43200).
+        """Set the MaxSessionDuration of a role that is not in moto's IAM.
+
+        Roles neither in IAM nor added allow 3600 seconds, IAM's default. A role in IAM
+        takes its maximum from IAM (``create_role(MaxSessionDuration=...)``).
 
         :raises ValueError: when the maximum is outside IAM's 3600-43200 range
         """
@@ -277,19 +262,20 @@ class StsEmulator:
         :param mode: ``"error"`` answers ``code``/``status``; ``"drop"`` closes connections
         :raises ValueError: on an unknown mode
         """
-        if mode not in ("error", "drop"):
-            raise ValueError("mode must be 'error' or 'drop'")
-        fault = Fault.error(code, message, status)
-        if mode == "drop":
-            fault = Fault(DROPPED, "", 0, drop=True)
+        fault = Fault.for_mode(mode, code, message, status)
         with self._lock:
             self._faults.outage(seconds, fault)
 
-    def reset(self) -> None:
-        """Forget calls, faults, roles and opaque tokens; restore constructor settings.
+    def reset(self, *, iam: bool = False) -> None:
+        """Forget calls, faults, added roles and opaque tokens; restore constructor settings.
 
         Access keys issued earlier stay known, so their expiry is still enforced.
+
+        :param iam: also empty moto's IAM (roles, OIDC providers), which is shared by every
+            emulator of the process; the ``sts_emulator`` fixture does this between tests
         """
+        if iam:
+            reset_iam()
         with self._lock:
             lifetime, latency, audiences = self._initial
             self._lifetime_seconds, self._latency_seconds = lifetime, latency
@@ -297,22 +283,19 @@ class StsEmulator:
             self._roles.clear()
             self._opaque.clear()
             self._faults.clear()
-            self._calls.clear()
-            self._signed.clear()
+        self._log.clear()
 
     # -- records -----------------------------------------------------------------------
 
     @property
     def calls(self) -> List[StsCall]:
         """Every AssumeRoleWithWebIdentity request answered so far, by arrival time."""
-        with self._lock:
-            return sorted(self._calls, key=lambda call: call.at)
+        return self._log.calls()
 
     @property
     def assume_count(self) -> int:
         """``len(calls)``."""
-        with self._lock:
-            return len(self._calls)
+        return len(self._log.calls())
 
     @property
     def successful_calls(self) -> List[StsCall]:
@@ -321,63 +304,59 @@ class StsEmulator:
 
     @property
     def signed_requests(self) -> List[SignedRequest]:
-        """Every signed non-AssumeRoleWithWebIdentity request, forwarded or refused."""
-        with self._lock:
-            return list(self._signed)
+        """Every signed non-AssumeRoleWithWebIdentity request, passed to moto or refused."""
+        return self._log.signed_requests()
 
     @property
     def expired_credential_uses(self) -> int:
         """Signed requests refused because their emulator-issued key had expired."""
-        with self._lock:
-            return sum(1 for request in self._signed if request.expired)
+        return sum(1 for request in self._log.signed_requests() if request.expired)
 
-    # -- front callbacks (called from handler threads) ---------------------------------
+    # -- middleware callbacks (called from request threads) -----------------------------
 
-    def check_signed(self, access_key_id: str, *, json_protocol: bool) -> Optional[_front.Reply]:
+    def handle_local(
+        self, method: str, path: str, params: Mapping[str, Sequence[str]]
+    ) -> Optional[Reply]:
+        """The discovery document, the JWKS and the admin endpoint (see ``_admin``)."""
+        return _admin.handle(self, method, path, params)
+
+    def check_signed(self, access_key_id: str, *, json_protocol: bool) -> Optional[Reply]:
         """Record a signed request; refuse it when its emulator-issued key has expired."""
-        now = datetime.now(timezone.utc)
-        with self._lock:
-            expiration = self._issued.get(access_key_id)
-            expired = expiration is not None and now >= expiration
-            self._signed.append(SignedRequest(access_key_id=access_key_id, at=now, expired=expired))
-        if not expired:
+        if not self._log.add_signed(access_key_id, datetime.now(timezone.utc)):
             return None
         message = "The security token included in the request is expired"
         if json_protocol:
-            return _front.json_error("ExpiredTokenException", message)
-        return _front.sts_error("ExpiredToken", message)
+            return json_error("ExpiredTokenException", message)
+        return sts_error("ExpiredToken", message)
 
-    def handle_web_identity(self, params: Mapping[str, Sequence[str]]) -> _front.Reply:
-        """Fault, validate, mint through moto, rewrite; record the call either way."""
+    def handle_web_identity(self, params: Mapping[str, Sequence[str]]) -> Reply:
+        """Fault, check, mint through moto, rewrite; record the call either way."""
         arrived = datetime.now(timezone.utc)
         request = parse_request(params)
         with self._lock:
             fault = self._faults.take()
             latency = self._latency_seconds
-            max_duration = self._roles.get(request.role_arn or "", DEFAULT_MAX_SESSION_DURATION)
-            audiences = self._audiences
-            opaque = dict(self._opaque)
+            rules = Rules(
+                issuer=self._issuer.issuer,
+                jwks=self._issuer.jwks(),
+                audiences=self._audiences,
+                opaque=dict(self._opaque),
+                added_roles=dict(self._roles),
+                strict_roles=self._strict_roles,
+            )
         if latency > 0:
             self._stopping.wait(latency)
         if fault is not None:
             self._record(arrived, request, DROPPED if fault.drop else fault.code)
             if fault.drop:
-                return _front.Reply(drop=True)
-            return _front.sts_error(fault.code, fault.message, fault.status)
+                return Reply(drop=True)
+            return sts_error(fault.code, fault.message, fault.status)
         try:
-            check_parameters(request, max_duration)
-            identity = verify_token(
-                request,
-                issuer=self._issuer.issuer,
-                jwks=self._issuer.jwks(),
-                audiences=audiences,
-                opaque=opaque,
-            )
-            packed = packed_policy_size(request)
+            admitted = admit(request, rules)
         except StsFault as refusal:
             self._record(arrived, request, refusal.code)
-            return _front.sts_error(refusal.code, refusal.message, refusal.status)
-        return self._mint(arrived, request, identity, packed)
+            return sts_error(refusal.code, refusal.message, refusal.status)
+        return self._mint(arrived, request, admitted)
 
     # -- internals ---------------------------------------------------------------------
 
@@ -389,44 +368,33 @@ class StsEmulator:
         access_key_id: Optional[str] = None,
         expiration: Optional[datetime] = None,
     ) -> None:
-        call = call_record(arrived, request, error_code, access_key_id, expiration)
-        with self._lock:
-            self._calls.append(call)
+        self._log.add_call(call_record(arrived, request, error_code, access_key_id, expiration))
 
-    def _mint(
-        self,
-        arrived: datetime,
-        request: WebIdentityRequest,
-        identity: Identity,
-        packed: Optional[int],
-    ) -> _front.Reply:
+    def _mint(self, arrived: datetime, request: WebIdentityRequest, admitted: Admitted) -> Reply:
         assert request.role_arn is not None
-        assert request.role_session_name is not None
         duration = request.duration_seconds or _DEFAULT_DURATION_SECONDS
-        front = self._front
-        if front is None:
-            return _front.sts_error("ServiceUnavailable", "The emulator is stopping.", 503)
-        status, keys = mint_with_moto(front.backend, request, duration)
+        moto_app = self._moto_app
+        if moto_app is None:
+            return sts_error("ServiceUnavailable", "The emulator is stopping.", 503)
+        status, keys = mint_with_moto(moto_app, request, duration)
         if keys is None:
             self._record(arrived, request, "InternalFailure")
             logger.warning("sts emulator: moto answered %s to AssumeRoleWithWebIdentity", status)
-            return _front.sts_error("InternalFailure", "moto failed to mint credentials.", 500)
+            return sts_error("InternalFailure", "moto failed to mint credentials.", 500)
         access_key_id, secret_access_key, session_token = keys
         lifetime = self.lifetime_seconds
         now = datetime.now(timezone.utc).replace(microsecond=0)
         expiration = now + timedelta(seconds=lifetime if lifetime is not None else duration)
-        with self._lock:
-            self._issued[access_key_id] = expiration
         self._record(arrived, request, None, access_key_id, expiration)
-        rid = _front.request_id()
+        rid = request_id()
         body = render_success(
             request,
-            identity,
-            packed,
+            admitted.identity,
+            admitted.packed_policy_size,
             rid,
             access_key_id,
             secret_access_key,
             session_token,
             expiration,
         )
-        return _front.xml_reply(200, body, rid)
+        return xml_reply(200, body, rid)

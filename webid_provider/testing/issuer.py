@@ -7,8 +7,9 @@ holds one RSA key (for RS256/RS384/RS512) and one EC key per curve (P-256 for ES
 ES384, P-521 for ES512), publishes their public halves as a JWKS, and signs tokens with them.
 :class:`~webid_provider.testing.StsEmulator` verifies against :meth:`OidcIssuer.jwks`.
 
-``cryptography`` is imported inside the methods that need it: this module is importable in
-environments that only have the runtime dependencies (the pytest plugin loads everywhere).
+``cryptography`` (and pyjwt's RSA/EC classes, which exist only with it) is imported inside
+the functions that need it: this module is importable in environments that only have the
+runtime dependencies (the pytest plugin loads everywhere).
 
 Security: the keys are generated per instance, live only in memory and sign nothing but test
 tokens. Nothing here is suitable for production use.
@@ -25,7 +26,6 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
 import jwt
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
@@ -67,6 +67,9 @@ def _generate_key(kind: str) -> _PrivateKey:
 
 def _public_jwk(key: _PrivateKey) -> Dict[str, Any]:
     from cryptography.hazmat.primitives.asymmetric import rsa
+
+    # pyjwt defines these classes only when cryptography is installed.
+    from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
     public = key.public_key()
     if isinstance(public, rsa.RSAPublicKey):

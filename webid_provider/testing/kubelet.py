@@ -38,16 +38,21 @@ class KubeletTokenFile:
 
     :param directory: the volume's mount point; created if missing
     :param token: the first token to write
+    :param filename: the token file's name in ``directory`` (the kubelet's is ``token``)
+    :raises ValueError: for a file name that is not a plain name
     """
 
-    def __init__(self, directory: Union[str, Path], token: str) -> None:
+    def __init__(self, directory: Union[str, Path], token: str, *, filename: str = _TOKEN) -> None:
+        if not filename or filename in (".", "..", _DATA) or "/" in filename:
+            raise ValueError(f"filename must be a plain file name, not {filename!r}")
         self._directory = Path(directory)
+        self._filename = filename
         self._directory.mkdir(parents=True, exist_ok=True)
         self._current: Optional[Path] = None
         self.rotate(token)
-        link = self._directory / _TOKEN
+        link = self._directory / filename
         if not link.is_symlink():
-            os.symlink(os.path.join(_DATA, _TOKEN), link)
+            os.symlink(os.path.join(_DATA, filename), link)
 
     def __repr__(self) -> str:
         return f"KubeletTokenFile({str(self._directory)!r})"
@@ -59,8 +64,8 @@ class KubeletTokenFile:
 
     @property
     def path(self) -> Path:
-        """``directory/"token"``: the path to put in ``AWS_WEB_IDENTITY_TOKEN_FILE``."""
-        return self._directory / _TOKEN
+        """``directory/filename``: the path to put in ``AWS_WEB_IDENTITY_TOKEN_FILE``."""
+        return self._directory / self._filename
 
     @property
     def data_dir(self) -> Path:
@@ -76,7 +81,7 @@ class KubeletTokenFile:
         """
         stamp = time.strftime("..%Y_%m_%d_%H_%M_%S.", time.gmtime())
         new_dir = Path(tempfile.mkdtemp(prefix=stamp, dir=self._directory))
-        fd = os.open(new_dir / _TOKEN, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(new_dir / self._filename, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(token)
             handle.flush()

@@ -14,15 +14,19 @@ Registered through the ``pytest11`` entry point, so any project that installs
     kubelet-style token file in ``tmp_path`` and every other AWS credential source disabled
 
 pytest imports this module in every environment where the package is installed, including
-ones without the ``testing`` extra, so only ``pytest`` (present whenever this module is
-loaded) is imported at module level; ``moto`` is imported when the emulator starts, and the
-rest of ``webid_provider.testing`` when a fixture is first used.
+ones with the runtime dependencies only, so only ``pytest`` (present whenever this module is
+loaded) and the standard library are imported at module level; ``moto`` is imported when the
+emulator starts, ``cryptography`` when the issuer makes its keys, and the rest of
+``webid_provider.testing`` when a fixture is first used. A fixture used without the
+``testing`` extra fails its test with the install command instead of an import traceback
+(``.ci/plugin-check`` runs pytest in such an environment).
 
 Security: the token file is created 0600 under ``tmp_path``; nothing leaves 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,12 +98,28 @@ class IrsaEnv:
         return token
 
 
+@contextlib.contextmanager
+def _testing_extra() -> Iterator[None]:
+    """Fail the test with the install command when the ``testing`` extra is missing."""
+    from webid_provider.testing._extra import INSTALL_HINT, is_missing_extra
+
+    try:
+        yield
+    except ImportError as exc:
+        if not is_missing_extra(exc):
+            raise
+        package = (exc.name or "").split(".")[0]
+        message = f"the webid_provider fixtures need the testing extra ({package} is missing): "
+        raise pytest.fail.Exception(message + INSTALL_HINT, pytrace=False) from None
+
+
 @pytest.fixture(scope="session")
 def oidc_issuer() -> OidcIssuer:
     """A local OIDC identity provider (keys generated once per session)."""
-    from webid_provider.testing import OidcIssuer
+    with _testing_extra():
+        from webid_provider.testing import OidcIssuer
 
-    return OidcIssuer()
+        return OidcIssuer()
 
 
 @pytest.fixture(scope="session")
@@ -107,14 +127,19 @@ def sts_emulator_server(oidc_issuer: OidcIssuer) -> Iterator[StsEmulator]:
     """The session's STS emulator (moto on loopback behind a strict front)."""
     from webid_provider.testing import StsEmulator
 
-    with StsEmulator(oidc_issuer) as emulator:
+    with _testing_extra():
+        emulator = StsEmulator(oidc_issuer).start()
+    try:
         yield emulator
+    finally:
+        emulator.stop()
 
 
 @pytest.fixture
 def sts_emulator(sts_emulator_server: StsEmulator) -> StsEmulator:
-    """The session's STS emulator, reset: no recorded calls, no faults, default settings."""
-    sts_emulator_server.reset()
+    """The session's STS emulator, reset: no recorded calls, no faults, default settings, and
+    an empty IAM (no roles or OIDC providers from an earlier test)."""
+    sts_emulator_server.reset(iam=True)
     return sts_emulator_server
 
 

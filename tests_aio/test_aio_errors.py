@@ -103,9 +103,9 @@ def _sts_throttled_throughout(env: Any, mp: pytest.MonkeyPatch) -> None:
         (_token_file_missing, "TokenSourceError", "get_frozen_credentials"),
         (_token_file_empty, "TokenSourceError", "get_frozen_credentials"),
         (_token_expired, "TokenSourceError", "get_frozen_credentials"),
-        (_token_wrong_audience, "StsError", "get_frozen_credentials"),
-        (_sts_access_denied, "StsError", "get_frozen_credentials"),
-        (_sts_throttled_throughout, "StsError", "get_frozen_credentials"),
+        (_token_wrong_audience, "StsServiceError", "get_frozen_credentials"),
+        (_sts_access_denied, "StsServiceError", "get_frozen_credentials"),
+        (_sts_throttled_throughout, "StsServiceError", "get_frozen_credentials"),
     ],
     ids=lambda value: getattr(value, "__name__", str(value)).lstrip("_"),
 )
@@ -241,7 +241,10 @@ def test_no_secret_reaches_the_debug_logs(irsa_env: Any, caplog: pytest.LogCaptu
     webid_provider.register()
 
     async def main() -> Any:
-        credentials = await get_session().get_credentials()
+        session = get_session()
+        credentials = await session.get_credentials()
+        async with session.create_client("sts", region_name="us-east-1") as client:
+            await client.get_caller_identity()  # a request signed with the session token
         return await credentials.get_frozen_credentials()
 
     frozen = run(main())
@@ -249,6 +252,7 @@ def test_no_secret_reaches_the_debug_logs(irsa_env: Any, caplog: pytest.LogCaptu
     # aiobotocore logs through botocore's loggers: its request and response dumps happened,
     # with the token and the new keys redacted.
     assert "WebIdentityToken" in text
+    assert "GetCallerIdentity" in text
     assert "<SecretAccessKey><redacted>" in text
     for secret in (token, frozen.secret_key, frozen.token):
         assert secret not in text

@@ -98,7 +98,9 @@ def test_chain_order_matches_the_sync_chain() -> None:
     import botocore.session
 
     webid_provider.register()
-    sync = [p.METHOD for p in botocore.session.Session().get_component("credential_provider").providers]
+    sync = [
+        p.METHOD for p in botocore.session.Session().get_component("credential_provider").providers
+    ]
     aio = _methods(AioSession())
     shared = [name for name in sync if name in aio]
     assert [name for name in aio if name in sync] == shared

@@ -60,6 +60,8 @@ from webid_provider._botocore import (
     WindowedDeferredCredentials,
     reset_refresh_lock,
 )
+from webid_provider._margin import MIN_SESSION_MARGINS as MARGIN_SESSIONS
+from webid_provider._margin import effective_margin, jittered
 from webid_provider.cache import CacheEntry, CredentialCache, KeyMaterial
 from webid_provider.errors import (
     ClockSkewError,
@@ -131,6 +133,8 @@ class _KeyState:
     negative_until: Optional[datetime] = None
     negative_token_hash: Optional[str] = None
     job: Optional[Future[WebIdentityResult]] = None
+    #: the last refresh made for a one-shot margin gave sessions too short to keep it
+    margin_unmet: bool = False
 
 
 class _StateRegistry:
@@ -251,13 +255,21 @@ class WebIdentityRefresher:
         """Credentials with at least ``min_remaining_seconds`` left when a refresh can give them.
 
         For one-shot consumers (``credential-process``, the container endpoint) that cannot
-        wait for a background refresh. A refresh, when needed, happens now: one STS call per
+        leave a due refresh to a background thread: a refresh, when due or when the
+        credentials in hand have less than the margin left, happens now — one STS call per
         host under the file lock, and an entry another process wrote with enough time left is
-        adopted instead. If that refresh fails, the usable credentials in hand are returned.
+        adopted instead. If that refresh fails, the usable credentials in hand are returned,
+        and the usual back-off applies to the next calls.
+
+        The margin gets 7-20 % of jitter per call. No margin applies when the sessions STS
+        issues for these settings
+        (``duration_seconds``, else STS's default of one hour) are at most twice as long
+        (:func:`~webid_provider._margin.effective_margin`): refreshing for it would cost an STS
+        call per hand-out for little gain.
 
         :raises WebIdProviderError: only when nothing usable is left
         """
-        result, _ = self._serve_blocking(min_remaining_seconds=min_remaining_seconds)
+        result, _ = self._serve_blocking(min_remaining_seconds=min_remaining_seconds, one_shot=True)
         self.latest = result
         return result
 
@@ -269,7 +281,7 @@ class WebIdentityRefresher:
         background job (``run_job``) and returns it, to be awaited on the event loop. So no
         helper thread sits blocked on a refresh, however many coroutines wait for one.
         """
-        prepared = self._prepare(min_remaining_seconds=0.0, run_here=False)
+        prepared = self._prepare(min_remaining_seconds=0.0, one_shot=False, run_here=False)
         if not isinstance(prepared, PendingRefresh):
             self.latest = prepared[0]
         return prepared
@@ -320,37 +332,55 @@ class WebIdentityRefresher:
             return Step.BACK_OFF
         return Step.START_REFRESH
 
+    def _margin_seconds(self, min_remaining_seconds: float) -> float:
+        """The margin for one hand-out: none for sessions too short to outlive it, else the
+        requested one plus jitter drawn per call (so a fleet's hosts spread)."""
+        margin = effective_margin(self.settings.duration_seconds, min_remaining_seconds)
+        return jittered(margin, self._rng)
+
     def _held_answer(
-        self, state: _KeyState, now: datetime, min_remaining_seconds: float
+        self, state: _KeyState, now: datetime, margin_seconds: float, *, one_shot: bool
     ) -> Optional[tuple[WebIdentityResult, datetime]]:
         """The credentials in hand when a blocking caller may have them without a refresh;
-        caller holds ``state.lock``."""
+        caller holds ``state.lock``.
+
+        A one-shot caller gets them when they are fresh with the margin left, or while a failed
+        refresh backs off; a due refresh or a running one is waited for instead.
+        """
         held = state.result
+        if held is None or not self.policy.usable(held, now):
+            return None
+        if one_shot and state.job is not None:
+            return None  # wait for the refresh that is running
+        if state.next_attempt_at is not None and now < state.next_attempt_at:
+            return held, state.next_attempt_at  # backing off, whatever the margin
         step = self._decide(state, now)
-        if held is None:
-            return None
-        # A margin longer than half the credentials' lifetime cannot be met by any refresh:
-        # asking for it would refresh on every call.
-        margin = min(min_remaining_seconds, held.lifetime_seconds / 2)
-        if held.seconds_left(now) < margin:
-            return None
-        if step is Step.SERVE and state.refresh_at is not None:
+        enough = not one_shot or state.margin_unmet or held.seconds_left(now) >= margin_seconds
+        if step is Step.SERVE and state.refresh_at is not None and enough:
             return held, state.refresh_at
-        if step is Step.BACK_OFF and state.next_attempt_at is not None:
-            return held, state.next_attempt_at
         return None
 
     def _serve_blocking(
-        self, *, min_remaining_seconds: float
+        self, *, min_remaining_seconds: float = 0.0, one_shot: bool = False
     ) -> tuple[WebIdentityResult, datetime]:
         """Read the token, find the key's state, and wait for a refresh if one is needed."""
-        prepared = self._prepare(min_remaining_seconds=min_remaining_seconds, run_here=True)
-        if isinstance(prepared, PendingRefresh):
-            return prepared.wait()
-        return prepared
+        prepared = self._prepare(
+            min_remaining_seconds=min_remaining_seconds, one_shot=one_shot, run_here=True
+        )
+        if not isinstance(prepared, PendingRefresh):
+            return prepared
+        result, ask_at = prepared.wait()
+        if prepared.base_margin_seconds > 0:
+            with prepared.state.lock:
+                # STS issues shorter sessions than the settings promise: asking again before
+                # the refresh time would cost an STS call per hand-out for nothing.
+                prepared.state.margin_unmet = (
+                    result.lifetime_seconds <= MARGIN_SESSIONS * prepared.base_margin_seconds
+                )
+        return result, ask_at
 
     def _prepare(
-        self, *, min_remaining_seconds: float, run_here: bool
+        self, *, min_remaining_seconds: float, one_shot: bool, run_here: bool
     ) -> Union[tuple[WebIdentityResult, datetime], PendingRefresh]:
         """Read the token, find the key's state; the answer, or the refresh to wait for.
 
@@ -364,13 +394,15 @@ class WebIdentityRefresher:
         key = self._key = material.key()
         state = _registry.get(key)
         self._adopt_usable_disk_entry(state, key)
-        if min_remaining_seconds <= 0:
+        if not one_shot:
             answer = self.serve_from_memory()
             if answer is not None:
                 return answer
+        margin = self._margin_seconds(min_remaining_seconds) if one_shot else 0.0
+        base_margin = min_remaining_seconds if margin > 0 else 0.0
         now = self.clock()
         with state.lock:
-            answer = self._held_answer(state, now, min_remaining_seconds)
+            answer = self._held_answer(state, now, margin, one_shot=one_shot)
             if answer is not None:
                 return answer
             usable = state.result is not None and self.policy.usable(state.result, now)
@@ -389,7 +421,7 @@ class WebIdentityRefresher:
                 material,
                 first_token=token,
                 hard=not usable,
-                min_remaining_seconds=min_remaining_seconds,
+                min_remaining_seconds=margin,
             )
         elif claimed is not None:
             self._start(
@@ -398,9 +430,9 @@ class WebIdentityRefresher:
                 material=material,
                 first_token=token,
                 hard=not usable,
-                min_remaining_seconds=min_remaining_seconds,
+                min_remaining_seconds=margin,
             )
-        return PendingRefresh(self, job, state)
+        return PendingRefresh(self, job, state, base_margin_seconds=base_margin)
 
     def _outcome(
         self, job: Future[WebIdentityResult], state: _KeyState
@@ -810,10 +842,18 @@ class PendingRefresh:
     with :meth:`wait`, or on an event loop — then take :meth:`outcome`."""
 
     def __init__(
-        self, refresher: WebIdentityRefresher, job: Future[WebIdentityResult], state: _KeyState
+        self,
+        refresher: WebIdentityRefresher,
+        job: Future[WebIdentityResult],
+        state: _KeyState,
+        *,
+        base_margin_seconds: float = 0.0,
     ) -> None:
         self._refresher = refresher
-        self._state = state
+        #: The key's shared state (the refresher's business; see its ``_serve_blocking``).
+        self.state = state
+        #: The one-shot margin asked for, when one applies (``get()``); else 0.
+        self.base_margin_seconds = base_margin_seconds
         #: Settled by the refresh job's thread; never cancelled (it is running).
         self.job = job
         self.timeout_seconds = refresher._wait_limit_seconds()
@@ -829,7 +869,7 @@ class PendingRefresh:
 
         :raises WebIdProviderError: the refresh's error (or a timeout) when nothing usable is held
         """
-        return self._refresher._outcome(self.job, self._state)
+        return self._refresher._outcome(self.job, self.state)
 
 
 class WebIdentityCredentials(WindowedDeferredCredentials):

@@ -194,14 +194,6 @@ def test_an_entry_inside_the_consumers_window_is_refreshed_once(
     assert HEAVY & modules == set()  # ...now served by the fast path
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "refresh.get() caps the margin at half the held credentials' lifetime (here 7 of 14 "
-        "minutes), so a 14-minute entry is handed out although the role issues one-hour "
-        "sessions; issue 13 bases that decision on duration_seconds (unset: one hour)"
-    ),
-)
 def test_a_fourteen_minute_session_is_refreshed_when_the_role_issues_hours(
     irsa_env: Any, tmp_path: Path
 ) -> None:

@@ -175,8 +175,12 @@ def _run_as(
     the interpreter may live where that uid cannot read."""
     launcher = (
         "import os, runpy, sys\n"
-        "import boto3, botocore.session, encodings.idna, webid_provider\n"
+        "import boto3, botocore.session, encodings.idna, importlib, webid_provider\n"
         "import json, pkgutil, wsgiref.util\n"
+        "for found in pkgutil.walk_packages(webid_provider.__path__, 'webid_provider.'):\n"
+        "    if not found.name.startswith(('webid_provider.testing', 'webid_provider.__main__',\n"
+        "                                  'webid_provider._aio_glue', 'webid_provider._aiobotocore')):\n"
+        "        importlib.import_module(found.name)\n"
         "import multiprocessing.connection, multiprocessing.popen_fork, multiprocessing.queues\n"
         "import multiprocessing.reduction, multiprocessing.synchronize\n"
         "from botocore import UNSIGNED\n"

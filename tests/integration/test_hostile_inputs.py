@@ -148,7 +148,12 @@ HOMELESS = textwrap.dedent(
             raise KeyError(f"getpwuid(): uid not found: {uid}")
         pwd.getpwuid = no_entry
     else:
-        import boto3, botocore.session, encodings.idna, webid_provider, pwd
+        import boto3, botocore.session, encodings.idna, importlib, pkgutil, webid_provider, pwd
+        OPTIONAL = ("webid_provider.testing", "webid_provider.__main__",
+                    "webid_provider._aio_glue", "webid_provider._aiobotocore")
+        for found in pkgutil.walk_packages(webid_provider.__path__, "webid_provider."):
+            if not found.name.startswith(OPTIONAL):  # aio glue: needs the aio extra
+                importlib.import_module(found.name)  # the interpreter may be unreadable later
         from botocore import UNSIGNED
         from botocore.config import Config
         warm_up = botocore.session.get_session().create_client(

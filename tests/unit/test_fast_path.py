@@ -20,11 +20,11 @@ from typing import Any, Callable, Optional
 import jwt
 import pytest
 
-from webid_provider import __version__
+from webid_provider import __version__, _margin
 from webid_provider._files import UnsafeFileError, read_private_file
 from webid_provider._jwt import peek_claims, token_identity
 from webid_provider.cache import CacheEntry, CredentialCache
-from webid_provider.cli import _fast, _fingerprint, _margin, _version
+from webid_provider.cli import _fast, _fingerprint, _version
 from webid_provider.cli._documents import credential_process_document, credential_process_text
 from webid_provider.cli._fingerprint import IndexRecord
 from webid_provider.result import AssumedRoleUser, WebIdentityResult

@@ -748,20 +748,22 @@ def test_get_refreshes_credentials_with_less_than_the_margin_left(
     tmp_path: Path, clock: FakeClock, sts: FakeSts
 ) -> None:
     refresher = make_refresher(CredentialCache(tmp_path / "cache"), clock, sts)
-    assert refresher.get(min_remaining_seconds=900).access_key_id == "ASIAKEY0001"
-    clock.advance(3600 - 840)  # 14 minutes left: fresh for us, too short for the consumer
+    assert refresher.get(min_remaining_seconds=1500).access_key_id == "ASIAKEY0001"
+    clock.advance(3600 - 1200)  # 20 minutes left: fresh for us, too short for the consumer
     assert refresher.get().access_key_id == "ASIAKEY0001"
-    assert refresher.get(min_remaining_seconds=900).access_key_id == "ASIAKEY0002"
+    assert refresher.get(min_remaining_seconds=1500).access_key_id == "ASIAKEY0002"
     assert len(sts.calls) == 2
     # Another one-shot process adopts the entry the first one wrote: no call.
     clear_memory_state()
     other = make_refresher(CredentialCache(tmp_path / "cache"), clock, sts, seed=11)
-    assert other.get(min_remaining_seconds=900).access_key_id == "ASIAKEY0002"
+    assert other.get(min_remaining_seconds=1500).access_key_id == "ASIAKEY0002"
     assert len(sts.calls) == 2
-    # When the refresh fails, the usable credentials in hand are returned.
-    clock.advance(3600 - 840)
+    # When the refresh fails, the usable credentials in hand are returned, then backed off.
+    clock.advance(3600 - 1200)
     sts.error = sts_error("ServiceUnavailable", "", status=503)
-    assert other.get(min_remaining_seconds=900).access_key_id == "ASIAKEY0002"
+    assert other.get(min_remaining_seconds=1500).access_key_id == "ASIAKEY0002"
+    assert other.get(min_remaining_seconds=1500).access_key_id == "ASIAKEY0002"
+    assert len(sts.calls) == 3
 
 
 class BlockingSts(FakeSts):

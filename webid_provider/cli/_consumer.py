@@ -9,10 +9,9 @@ outlive it), else the usable credentials in hand. The refresh itself is
 :meth:`~webid_provider.refresh.WebIdentityRefresher.get`: one STS call per host under the file
 lock, a newer entry another process wrote adopted instead, static stability on failure.
 
-What this layer adds: the margin rules above, and, for the long-running endpoint, a back-off
-between margin refreshes that could not give the margin (STS down, or a session that cannot
-outlive it): without it every consumer request during an STS outage, which the consumer makes
-because the credentials it holds are inside its window, would make one STS attempt.
+The margin rule, its jitter and the back-off after a refresh that could not give the margin
+(STS down, or a session that cannot outlive it) are the refresher's; this layer only resolves
+the settings once per command and hands the margin over.
 
 Security: nothing here logs credentials or the token.
 """
@@ -22,22 +21,18 @@ from __future__ import annotations
 import argparse
 import logging
 import random
-import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Optional
+from typing import Any
 
+from webid_provider._margin import (
+    DEFAULT_MIN_REMAINING_SECONDS,
+    parse_min_remaining,
+)
 from webid_provider.cli._common import (
     UsageError,
     new_session,
     no_settings_message,
     provider_options,
-)
-from webid_provider.cli._margin import (
-    DEFAULT_MIN_REMAINING_SECONDS,
-    effective_margin,
-    jittered,
-    parse_min_remaining,
 )
 from webid_provider.policy import utc_now
 from webid_provider.provider import WebIdentityProvider
@@ -76,7 +71,7 @@ def _min_remaining(value: str) -> float:
 class CredentialSupply:
     """One resolved configuration and its refresher, shared by every hand-out of a command.
 
-    Thread-safe: the refresher is; the margin back-off has its own lock.
+    Thread-safe: the refresher is.
     """
 
     session: Any
@@ -84,9 +79,6 @@ class CredentialSupply:
     refresher: WebIdentityRefresher
     clock: Clock = utc_now
     rng: random.Random = field(default_factory=random.Random)
-    _margin_lock: threading.Lock = field(default_factory=threading.Lock)
-    _margin_failures: int = 0
-    _margin_next_attempt_at: Optional[datetime] = None
 
 
 def build_supply(
@@ -117,49 +109,12 @@ def credentials_with_margin(
 ) -> WebIdentityResult:
     """Credentials with at least the consumer margin left when a refresh can provide them.
 
-    The margin is ``min_remaining_seconds`` plus jitter, or nothing when the settings' sessions
-    are too short to outlive it (:func:`~webid_provider.cli._margin.effective_margin`). One STS
-    call per host under the file lock; an entry another process wrote with enough time left is
-    adopted instead. If that refresh fails, the usable credentials in hand are returned.
+    The refresher (:meth:`~webid_provider.refresh.WebIdentityRefresher.get`) applies the margin:
+    plus jitter drawn per hand-out, none for sessions too short to outlive it
+    (:func:`~webid_provider._margin.effective_margin`), one STS call per host under the file
+    lock, an entry another process wrote adopted instead, the usable credentials in hand (and
+    the usual back-off) when the refresh fails or cannot give more.
 
     :raises WebIdProviderError: only when no usable credentials can be had
     """
-    started = supply.clock()
-    margin = effective_margin(supply.settings.duration_seconds, min_remaining_seconds)
-    needed = jittered(margin, supply.rng) if margin > 0 else 0.0
-    with supply._margin_lock:
-        if supply._margin_next_attempt_at is not None and started < supply._margin_next_attempt_at:
-            needed = 0.0  # backing off: what the refresh policy alone would hand out
-    # Always a positive minimum: get(0) may leave a due refresh to a background thread, which a
-    # one-shot command would abandon at exit; any positive margin refreshes now instead.
-    result = supply.refresher.get(min_remaining_seconds=max(needed, _ONE_SHOT_SECONDS))
-    if needed > 0:
-        _record_margin_outcome(supply, result, needed, started)
-    return result
-
-
-#: the smallest margin asked of the refresher (see :func:`credentials_with_margin`)
-_ONE_SHOT_SECONDS = 0.001
-
-
-def _record_margin_outcome(
-    supply: CredentialSupply, result: WebIdentityResult, needed: float, started: datetime
-) -> None:
-    """Back off after a margin refresh that did not give the margin; reset after one that did."""
-    now = supply.clock()
-    short = result.seconds_left(now) < needed and result.obtained_at < started
-    with supply._margin_lock:
-        if not short:
-            supply._margin_failures = 0
-            supply._margin_next_attempt_at = None
-            return
-        supply._margin_failures += 1
-        delay = min(MAX_MARGIN_BACKOFF_SECONDS, 2.0 ** (supply._margin_failures - 1))
-        supply._margin_next_attempt_at = now + timedelta(
-            seconds=delay * supply.rng.uniform(0.5, 1.0)
-        )
-    logger.info(
-        "credentials valid until %s are inside the consumer margin and no refresh gave more; "
-        "handing them out",
-        result.expiration.isoformat(),
-    )
+    return supply.refresher.get(min_remaining_seconds=min_remaining_seconds)

@@ -33,6 +33,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, Optional
 
+from webid_provider._margin import effective_margin
 from webid_provider.cli._common import (
     UsageError,
     add_web_identity_options,
@@ -54,7 +55,6 @@ from webid_provider.cli._fingerprint import (
     read_followed_file,
     write_index,
 )
-from webid_provider.cli._margin import effective_margin
 from webid_provider.errors import ConfigurationError, WebIdProviderError
 from webid_provider.policy import utc_now
 from webid_provider.provider import WebIdentityProvider

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 from webid_provider._cache_dir import check_private_directory
 from webid_provider._files import read_private_file
 from webid_provider._jwt import peek_claims, token_identity
+from webid_provider._margin import jittered
 from webid_provider.cli._documents import credential_process_fields, credential_process_text
 from webid_provider.cli._fingerprint import (
     cache_directory,
@@ -48,7 +49,6 @@ from webid_provider.cli._fingerprint import (
     read_followed_file,
     read_index,
 )
-from webid_provider.cli._margin import jittered
 
 if TYPE_CHECKING:
     import random

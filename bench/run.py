@@ -29,7 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Optional
 
-from bench import _consumers, _fleet, _outage, _scenarios
+from bench import _aio, _consumers, _fleet, _outage, _scenarios
 from bench._table import Row, number, render
 
 
@@ -469,6 +469,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             rows: list[Row] = []
             if args.rows & {1, 2, 3, 4}:
                 rows += _rows_1_to_4(lab, plan)
+                # Row 2 for aiobotocore, only where aiobotocore is installed (bench/_aio.py).
+                _aio.add_rows(rows, lab, plan.warm_iterations)
             if 5 in args.rows:
                 rows += _row_5(lab, plan)
             if 6 in args.rows:

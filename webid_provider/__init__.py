@@ -14,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from webid_provider._aio import aioboto3_session
     from webid_provider.errors import (
         ClockSkewError,
         ConfigurationError,
@@ -48,6 +49,7 @@ __all__ = [
     "WebIdentityProvider",
     "WebIdentityResult",
     "__version__",
+    "aioboto3_session",
     "install",
     "register",
     "session",
@@ -67,6 +69,7 @@ _LAZY = {
     "WebIdentityCredentials": "webid_provider.refresh",
     "WebIdentityProvider": "webid_provider.provider",
     "WebIdentityResult": "webid_provider.result",
+    "aioboto3_session": "webid_provider._aio",
     "install": "webid_provider.provider",
     "register": "webid_provider.provider",
     "session": "webid_provider.provider",

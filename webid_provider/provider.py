@@ -50,6 +50,7 @@ from botocore.credentials import (
 )
 from botocore.exceptions import ProfileNotFound, UnknownCredentialError
 
+from webid_provider._aio import build_aio_resolver, is_aio_session
 from webid_provider._botocore import (
     WebIdentityAwareAssumeRoleProvider,
     botocore_session_of,
@@ -300,6 +301,8 @@ def _serve_source_profiles(
 
 
 def _build_resolver(session: botocore.session.Session, options: Mapping[str, Any]) -> Any:
+    if is_aio_session(session):  # aiobotocore: its own async chain (webid_provider._aio_glue)
+        return build_aio_resolver(session, options)
     # The region botocore builds its own resolver with: the first client's, read now.
     region_name = first_client_region(session)
     # Looked up through the module at call time, so code that wraps or patches it applies.
@@ -340,7 +343,8 @@ def install(session: Any, **options: Any) -> Any:
     Call it before the session's first client or ``get_credentials()``: botocore keeps the
     credentials it resolved first.
 
-    :param session: a ``boto3.Session`` or ``botocore.session.Session``
+    :param session: a ``boto3.Session`` or ``botocore.session.Session``, or aiobotocore's
+        ``AioSession`` or an ``aioboto3.Session``
     :param options: see the README's option table
     :returns: ``session``
     :raises ConfigurationError: for unknown options or invalid values

@@ -40,6 +40,7 @@ and with botocore's locks of our credentials objects reset.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -53,7 +54,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from webid_provider._botocore import (
     BOTOCORE_ADVISORY_SECONDS,
@@ -139,6 +140,7 @@ class _KeyState:
     negative_token_hash: Optional[str] = None
     job: Optional[Future[WebIdentityResult]] = None
     job_started: float = 0.0  # time.monotonic() when ``job`` was claimed
+    job_hard: bool = False  # whether ``job`` retries, or makes a single background attempt
     #: the last refresh made for a one-shot margin gave sessions too short to keep it
     margin_unmet: bool = False
 
@@ -268,7 +270,12 @@ class WebIdentityRefresher:
 
     def __call__(self) -> dict[str, Any]:
         """Return botocore credential metadata; raise only when nothing usable is left."""
-        result, ask_at = self.serve()
+        return self.botocore_metadata(self.serve())
+
+    def botocore_metadata(self, answer: tuple[WebIdentityResult, datetime]) -> dict[str, Any]:
+        """botocore credential metadata for an answer of :meth:`serve`, with the effective expiry
+        (see :meth:`_effective_expiry`); the async glue's ``refresh_using`` returns this too."""
+        result, ask_at = answer
         return result.to_botocore_metadata(expiry_time=self._effective_expiry(result, ask_at))
 
     def serve(self) -> tuple[WebIdentityResult, datetime]:
@@ -303,6 +310,19 @@ class WebIdentityRefresher:
         result, _ = self._serve_blocking(min_remaining_seconds=min_remaining_seconds, one_shot=True)
         self.latest = result
         return result
+
+    def serve_without_waiting(self) -> Union[tuple[WebIdentityResult, datetime], PendingRefresh]:
+        """:meth:`serve` for a caller that must not block a thread on a refresh.
+
+        The async glue runs this in a helper thread: it does the I/O of :meth:`serve` (token,
+        disk entry) but, where :meth:`serve` would wait for a refresh, starts the refresh as a
+        background job (``run_job``) and returns it, to be awaited on the event loop. So no
+        helper thread sits blocked on a refresh, however many coroutines wait for one.
+        """
+        prepared = self._prepare(min_remaining_seconds=0.0, one_shot=False, run_here=False)
+        if not isinstance(prepared, PendingRefresh):
+            self.latest = prepared[0]
+        return prepared
 
     def serve_from_memory(self) -> Optional[tuple[WebIdentityResult, datetime]]:
         """Decide from memory alone (no I/O, never blocks); ``None`` when I/O is needed.
@@ -392,7 +412,49 @@ class WebIdentityRefresher:
     def _serve_blocking(
         self, *, min_remaining_seconds: float = 0.0, one_shot: bool = False
     ) -> tuple[WebIdentityResult, datetime]:
-        """Read the token, find the key's state, and wait for a refresh if one is needed."""
+        """Read the token, find the key's state, and wait for a refresh if one is needed.
+
+        When the refresh waited for was another caller's and it either outlived every bound
+        (a token source or STS that hangs) or was a single background attempt that failed,
+        this caller makes one full attempt of its own rather than fail or wait forever.
+        """
+        prepared = self._prepare(
+            min_remaining_seconds=min_remaining_seconds, one_shot=one_shot, run_here=True
+        )
+        if not isinstance(prepared, PendingRefresh):
+            return prepared
+        try:
+            result, ask_at = prepared.wait()
+        except WebIdProviderError as exc:
+            if not prepared.worth_own_attempt(exc):
+                raise
+            with prepared.state.lock:
+                self._end_job_if_current(prepared.state, prepared.job)
+            logger.info("making an own attempt for %s after: %s", self.settings.role_arn, exc)
+            retried = self._prepare(
+                min_remaining_seconds=min_remaining_seconds, one_shot=one_shot, run_here=True
+            )
+            if not isinstance(retried, PendingRefresh):
+                return retried
+            prepared = retried
+            result, ask_at = prepared.wait()
+        if prepared.base_margin_seconds > 0:
+            with prepared.state.lock:
+                # STS issues shorter sessions than the settings promise: asking again before
+                # the refresh time would cost an STS call per hand-out for nothing.
+                prepared.state.margin_unmet = (
+                    result.lifetime_seconds <= MARGIN_SESSIONS * prepared.base_margin_seconds
+                )
+        return result, ask_at
+
+    def _prepare(
+        self, *, min_remaining_seconds: float, one_shot: bool, run_here: bool
+    ) -> Union[tuple[WebIdentityResult, datetime], PendingRefresh]:
+        """Read the token, find the key's state; the answer, or the refresh to wait for.
+
+        :param run_here: run a refresh this call starts in the calling thread (which waits
+            anyway) rather than with ``run_job``
+        """
         fingerprint = self._settings_fingerprint()
         margin = self._margin_seconds(min_remaining_seconds) if one_shot else 0.0
         if self._key is None and fingerprint is not None:
@@ -427,10 +489,11 @@ class WebIdentityRefresher:
                 self._replay_negative(state, token, now)
             job = self._live_job(state)
             if job is None:
-                job = claimed = self._claim_job(state)
+                job = claimed = self._claim_job(state, hard=not usable)
             else:
                 claimed = None
-        if claimed is not None:
+            hard = state.job_hard
+        if claimed is not None and run_here:
             # The caller waits anyway: run the job here rather than hand it to a thread.
             self._execute(
                 claimed,
@@ -440,47 +503,43 @@ class WebIdentityRefresher:
                 hard=not usable,
                 min_remaining_seconds=margin,
             )
-        try:
-            result, ask_at = self._wait_for(job, state)
-        except _StuckRefresh:
-            # Another caller's refresh hangs (a token source or STS that never answers): give
-            # up on it and make one attempt of our own rather than fail or wait forever.
-            with state.lock:
-                self._end_job_if_current(state, job)
-                job = self._claim_job(state)
-            self._execute(
-                job,
+        elif claimed is not None:
+            self._start(
+                claimed,
                 state,
-                material,
+                material=material,
                 first_token=token,
                 hard=not usable,
                 min_remaining_seconds=margin,
             )
-            result, ask_at = self._wait_for(job, state)
-        if base_margin > 0:
-            with state.lock:
-                # STS issues shorter sessions than the settings promise: asking again before
-                # the refresh time would cost an STS call per hand-out for nothing.
-                state.margin_unmet = result.lifetime_seconds <= MARGIN_SESSIONS * base_margin
-        return result, ask_at
+        return PendingRefresh(
+            self,
+            job,
+            state,
+            base_margin_seconds=base_margin,
+            own=claimed is not None,
+            hard=hard,
+        )
 
-    def _wait_for(
+    def _outcome(
         self, job: Future[WebIdentityResult], state: _KeyState
     ) -> tuple[WebIdentityResult, datetime]:
-        """The job's result; on failure or timeout the usable credentials in hand, else raise."""
-        limit = self._wait_limit_seconds()
-        try:
-            result = job.result(timeout=limit)
-        except FutureTimeout:
-            failure: Exception = _StuckRefresh(
-                f"waited {limit:g} s for credentials for {self.settings.role_arn}; "
-                "the refresh is still running"
+        """After waiting for ``job`` (done, or the wait timed out): its result; on failure or
+        timeout the usable credentials in hand, else raise. Memory only."""
+        if not job.done():
+            failure: BaseException = _StuckRefresh(
+                f"waited {self._wait_limit_seconds():g} s for credentials for "
+                f"{self.settings.role_arn}; the refresh is still running"
             )
-        except WebIdProviderError as exc:
-            failure = exc
         else:
-            with state.lock:
-                return result, state.refresh_at or self.clock()
+            error = job.exception()
+            if error is None:
+                result = job.result()
+                with state.lock:
+                    return result, state.refresh_at or self.clock()
+            if not isinstance(error, WebIdProviderError):
+                raise error
+            failure = error
         now = self.clock()
         with state.lock:
             held = state.result
@@ -497,11 +556,14 @@ class WebIdentityRefresher:
 
     # -- jobs ----------------------------------------------------------------------------
 
-    def _claim_job(self, state: _KeyState) -> Future[WebIdentityResult]:
-        """Mark a refresh as running for ``state``; caller holds ``state.lock``."""
+    def _claim_job(self, state: _KeyState, *, hard: bool = False) -> Future[WebIdentityResult]:
+        """Mark a refresh as running for ``state``; caller holds ``state.lock``.
+
+        :param hard: whether the refresh retries (nothing usable held) or makes one attempt
+        """
         job: Future[WebIdentityResult] = Future()
         job.set_running_or_notify_cancel()
-        state.job, state.job_started = job, time.monotonic()
+        state.job, state.job_started, state.job_hard = job, time.monotonic(), hard
         return job
 
     def _live_job(self, state: _KeyState) -> Optional[Future[WebIdentityResult]]:
@@ -524,6 +586,7 @@ class WebIdentityRefresher:
         job: Future[WebIdentityResult],
         state: _KeyState,
         *,
+        material: Optional[KeyMaterial] = None,
         first_token: Optional[str],
         hard: bool,
         min_remaining_seconds: float,
@@ -532,7 +595,7 @@ class WebIdentityRefresher:
             self._execute(
                 job,
                 state,
-                None,
+                material,
                 first_token=first_token,
                 hard=hard,
                 min_remaining_seconds=min_remaining_seconds,
@@ -922,6 +985,58 @@ class WebIdentityRefresher:
         # thread from our stop point on, instead of signing with the old credentials.
         ask_at = min(max(due, now), latest)
         return ask_at + timedelta(seconds=BOTOCORE_ADVISORY_SECONDS)
+
+
+class PendingRefresh:
+    """A refresh a caller with nothing usable must wait for (:meth:`~WebIdentityRefresher.
+    serve_without_waiting`): wait for :attr:`job` at most :attr:`timeout_seconds` — blocking
+    with :meth:`wait`, or on an event loop — then take :meth:`outcome`."""
+
+    def __init__(
+        self,
+        refresher: WebIdentityRefresher,
+        job: Future[WebIdentityResult],
+        state: _KeyState,
+        *,
+        base_margin_seconds: float = 0.0,
+        own: bool = True,
+        hard: bool = True,
+    ) -> None:
+        self._refresher = refresher
+        #: The key's shared state (the refresher's business; see its ``_serve_blocking``).
+        self.state = state
+        #: The one-shot margin asked for, when one applies (``get()``); else 0.
+        self.base_margin_seconds = base_margin_seconds
+        #: Settled by the refresh job's thread; never cancelled (it is running).
+        self.job = job
+        self.timeout_seconds = refresher._wait_limit_seconds()
+        #: Whether this caller started the refresh (else it waits for another caller's).
+        self.own = own
+        #: Whether the refresh retries, or is a single background attempt.
+        self.hard = hard
+
+    def wait(self) -> tuple[WebIdentityResult, datetime]:
+        """Block until the job settles or the wait times out, then :meth:`outcome`."""
+        with contextlib.suppress(FutureTimeout, WebIdProviderError):  # judged by outcome()
+            self.job.result(timeout=self.timeout_seconds)
+        return self.outcome()
+
+    def outcome(self) -> tuple[WebIdentityResult, datetime]:
+        """The credentials to use once the wait is over; no I/O, never blocks.
+
+        :raises WebIdProviderError: the refresh's error (or a timeout) when nothing usable is held
+        """
+        return self._refresher._outcome(self.job, self.state)
+
+    def worth_own_attempt(self, error: BaseException) -> bool:
+        """Whether a caller whose wait ended in ``error`` should make one attempt of its own:
+        the refresh it waited for was another caller's and either hangs or was a single
+        attempt (a retrying one might still succeed)."""
+        if self.own:
+            return False
+        if isinstance(error, _StuckRefresh):
+            return True
+        return not self.hard and isinstance(error, Exception) and not _is_doomed(error)
 
 
 class WebIdentityCredentials(WindowedDeferredCredentials):

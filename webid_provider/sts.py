@@ -46,6 +46,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from webid_provider._aio import create_aio_sts_client, is_aio_session
 from webid_provider._botocore import configured_endpoint_url
 from webid_provider._redaction import install_secret_redaction, remember_secrets
 from webid_provider.errors import ClockSkewError, StsError, StsServiceError
@@ -224,7 +225,8 @@ def create_sts_client(
 ) -> Any:
     """An unsigned, single-attempt STS client built from a botocore session.
 
-    :param session: a ``botocore.session.Session``
+    :param session: a ``botocore.session.Session``; for an aiobotocore ``AioSession``, a
+        synchronous face over aiobotocore's async client (:mod:`webid_provider._aio_glue`)
     :param region_name: used to resolve ``endpoint`` when it is not given
     :param endpoint: the resolved endpoint; the client is pinned to it, so the URL it calls is
         the one the cache key names even if the environment changes later
@@ -238,17 +240,24 @@ def create_sts_client(
         pinned["use_fips_endpoint"] = endpoint.use_fips_endpoint
     if endpoint.use_dualstack_endpoint is not None:
         pinned["use_dualstack_endpoint"] = endpoint.use_dualstack_endpoint
-    config = Config(
+    options: dict[str, Any] = dict(
         signature_version=UNSIGNED,
         retries={"total_max_attempts": 1, "mode": "standard"},
         connect_timeout=connect_timeout_seconds,
         read_timeout=read_timeout_seconds,
         **pinned,
     )
+    if is_aio_session(session):  # aiobotocore's async client, run off the caller's event loop
+        return create_aio_sts_client(
+            session,
+            region_name=endpoint.region_name,
+            endpoint_url=endpoint.endpoint_url,
+            config_options=options,
+        )
     kwargs: dict[str, Any] = {
         "region_name": endpoint.region_name,
         "endpoint_url": endpoint.endpoint_url,
-        "config": config,
+        "config": Config(**options),
     }
     try:  # botocore >= 1.40: keeps client plugins out of credential-provider clients
         from botocore.utils import create_nested_client

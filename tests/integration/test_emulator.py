@@ -584,6 +584,26 @@ def test_unknown_signed_keys_are_forwarded(sts_emulator: StsEmulator) -> None:
     assert sts_emulator.expired_credential_uses == 0
 
 
+def test_head_through_the_front_reports_the_objects_size(sts_emulator: StsEmulator) -> None:
+    """s3fs (and so pandas) sizes an object with HEAD before reading it."""
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=sts_emulator.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
+        aws_secret_access_key="secret",
+    )
+    try:
+        s3.create_bucket(Bucket="head-bucket")
+        s3.put_object(Bucket="head-bucket", Key="object", Body=b"twelve bytes")
+        head = s3.head_object(Bucket="head-bucket", Key="object")
+        body = s3.get_object(Bucket="head-bucket", Key="object")["Body"].read()
+    finally:
+        s3.close()
+    assert head["ContentLength"] == 12
+    assert body == b"twelve bytes"
+
+
 # -- records, reset, concurrency, lifecycle ---------------------------------------------
 
 

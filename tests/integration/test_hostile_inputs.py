@@ -149,8 +149,10 @@ HOMELESS = textwrap.dedent(
         pwd.getpwuid = no_entry
     else:
         import boto3, botocore.session, encodings.idna, importlib, pkgutil, webid_provider, pwd
+        OPTIONAL = ("webid_provider.testing", "webid_provider.__main__",
+                    "webid_provider._aio_glue", "webid_provider._aiobotocore")
         for found in pkgutil.walk_packages(webid_provider.__path__, "webid_provider."):
-            if not found.name.startswith(("webid_provider.testing", "webid_provider.__main__")):
+            if not found.name.startswith(OPTIONAL):  # aio glue: needs the aio extra
                 importlib.import_module(found.name)  # the interpreter may be unreadable later
         from botocore import UNSIGNED
         from botocore.config import Config

@@ -78,7 +78,7 @@ def _token_file_empty(env: Any, mp: pytest.MonkeyPatch) -> None:
 
 
 def _token_expired(env: Any, mp: pytest.MonkeyPatch) -> None:
-    env.rotate(ttl=-120)
+    env.rotate(ttl=-600)  # past the 5-minute leeway: refused locally
 
 
 def _token_wrong_audience(env: Any, mp: pytest.MonkeyPatch) -> None:
@@ -156,7 +156,7 @@ def _assert_cache_is_whole(cache_dir: Path, access_key: str) -> None:
     """Only complete entries and lock files: no temporary or partial file anywhere."""
     names = sorted(path.name for path in cache_dir.iterdir())
     assert all(name.endswith((".json", ".lock")) for name in names), names
-    (entry,) = [cache_dir / name for name in names if name.endswith(".json")]
+    (entry,) = [cache_dir / name for name in names if name.startswith("arwwi-")]
     assert access_key in entry.read_text()  # the entry the cancelled refresh fetched
     assert oct(entry.stat().st_mode & 0o777) == "0o600"
 
@@ -185,7 +185,7 @@ def test_cancelling_a_coroutine_mid_refresh_releases_the_lock_and_leaves_a_whole
     assert _wait_for(lambda: irsa_env.emulator.assume_count == 1, 15)
     assert _wait_for(lambda: _held_lock(irsa_env.cache_dir) is None, 10)
     (call,) = irsa_env.emulator.successful_calls
-    assert _wait_for(lambda: any(irsa_env.cache_dir.glob("*.json")), 5)
+    assert _wait_for(lambda: any(irsa_env.cache_dir.glob("arwwi-*.json")), 5)
     _assert_cache_is_whole(irsa_env.cache_dir, call.access_key_id)
 
     # Its result serves the next caller, in this process and in a new one: no second call.
@@ -213,7 +213,7 @@ def test_an_event_loop_that_ends_mid_refresh_does_not_break_the_refresh(irsa_env
     run(give_up_early())  # the loop is closed now
     assert _wait_for(lambda: len(irsa_env.emulator.successful_calls) == 1, 15)
     assert _wait_for(lambda: _held_lock(irsa_env.cache_dir) is None, 10)
-    assert _wait_for(lambda: any(irsa_env.cache_dir.glob("*.json")), 5)
+    assert _wait_for(lambda: any(irsa_env.cache_dir.glob("arwwi-*.json")), 5)
     (call,) = irsa_env.emulator.successful_calls
     _assert_cache_is_whole(irsa_env.cache_dir, call.access_key_id)
     assert irsa_env.emulator.calls[0].error_code is None

@@ -1,6 +1,6 @@
 """aiobotocore sessions (and so aioboto3 and s3fs) on the same refresher as the sync path.
 
-There is one refresh procedure (:class:`~webid_provider.refresh.WebIdentityRefresher`: one
+There is one refresh procedure (:class:`~webid_provider._refresh.WebIdentityRefresher`: one
 in-process state per cache key, one cache entry format, one file lock, one policy). This
 module only lets an event loop use it without ever blocking:
 
@@ -44,9 +44,9 @@ from aiobotocore.config import AioConfig
 from aiobotocore.utils import create_nested_client
 
 from webid_provider._aiobotocore import WindowedAioDeferredCredentials, own_credential_resolver
-from webid_provider.errors import StsError, WebIdProviderError
-from webid_provider.provider import ASSUME_ROLE, WebIdentityProvider
-from webid_provider.refresh import (
+from webid_provider._errors import StsError, WebIdProviderError
+from webid_provider._provider import ASSUME_ROLE, WebIdentityProvider
+from webid_provider._refresh import (
     METHOD,
     Clock,
     PendingRefresh,
@@ -54,9 +54,9 @@ from webid_provider.refresh import (
     WebIdentityRefresher,
     utc_now,
 )
-from webid_provider.result import WebIdentityResult
-from webid_provider.settings import TOKEN_OPTIONS
-from webid_provider.sts import RetryPolicy
+from webid_provider._result import WebIdentityResult
+from webid_provider._settings import TOKEN_OPTIONS
+from webid_provider._sts import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class AioWebIdentityProvider:
     """The credential provider in an aiobotocore session's chain (its ``load`` is awaited).
 
     Settings, token source, cache and refresher come from the sync
-    :class:`~webid_provider.provider.WebIdentityProvider` for the same session, so both paths
+    :class:`~webid_provider._provider.WebIdentityProvider` for the same session, so both paths
     resolve the same options the same way; only the credentials object differs.
     """
 
@@ -186,7 +186,7 @@ class AioWebIdentityProvider:
 
 def build_resolver(session: Any, options: Mapping[str, Any]) -> Any:
     """aiobotocore's own resolver for ``session`` with our provider where the sync path puts
-    it (see :mod:`webid_provider.provider`): just before ``assume-role``, or first when a token
+    it (see :mod:`webid_provider._provider`): just before ``assume-role``, or first when a token
     source is passed in code. aiobotocore's own web identity provider stays in the chain after
     ours, as botocore's does in the sync chain (code looks it up by name); it never answers in
     our place.

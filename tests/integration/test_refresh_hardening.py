@@ -221,7 +221,7 @@ def test_a_thread_mid_refresh_does_not_hold_up_other_sessions(irsa_env: Any) -> 
     import boto3
 
     import webid_provider
-    from webid_provider.refresh import clear_memory_state
+    from webid_provider._refresh import clear_memory_state
 
     _make_entry_due(irsa_env)
     clear_memory_state()
@@ -245,7 +245,7 @@ def test_a_thread_mid_refresh_does_not_hold_up_other_sessions(irsa_env: Any) -> 
 
 
 def test_lock_waits_are_bounded_by_the_configured_timeout(tmp_path: Path) -> None:
-    from webid_provider.cache import CredentialCache
+    from webid_provider._cache import CredentialCache
 
     cache = CredentialCache(tmp_path / "cache", lock_timeout_seconds=0.6)
     holder_ready = threading.Event()

@@ -29,7 +29,7 @@ import yaml
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.parsers import QueryParser
 
-from webid_provider.cli import (
+from webid_provider._cli import (
     _assume,
     _credentials,
     _main,
@@ -39,9 +39,9 @@ from webid_provider.cli import (
     _yaml,
     main,
 )
-from webid_provider.cli._common import UsageError, parse_policy_arns
-from webid_provider.refresh import clear_memory_state
-from webid_provider.result import AssumedRoleUser, WebIdentityResult
+from webid_provider._cli._common import UsageError, parse_policy_arns
+from webid_provider._refresh import clear_memory_state
+from webid_provider._result import AssumedRoleUser, WebIdentityResult
 
 ROLE = "arn:aws:iam::123456789012:role/webid-test"
 ENDPOINT = "https://sts.unit.test"
@@ -742,7 +742,7 @@ def test_demo_missing_module(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_classify_maps_every_family() -> None:
     from botocore.exceptions import NoRegionError, ProfileNotFound
 
-    from webid_provider.errors import CacheError, ConfigurationError, StsError, TokenSourceError
+    from webid_provider._errors import CacheError, ConfigurationError, StsError, TokenSourceError
 
     assert _main.classify(ConfigurationError("x"))[0] == 2
     assert _main.classify(TokenSourceError("x"))[0] == 2
@@ -822,9 +822,9 @@ def test_cache_list_shows_a_fifo_entry_as_unreadable_without_blocking(
 
 
 def test_cache_states_follow_the_refresh_policy() -> None:
-    from webid_provider.cache import CacheEntry
-    from webid_provider.cli._inspect import entry_state, human_seconds
-    from webid_provider.refresh import RefreshPolicy
+    from webid_provider._cache import CacheEntry
+    from webid_provider._cli._inspect import entry_state, human_seconds
+    from webid_provider._refresh import RefreshPolicy
 
     result = _result()  # one hour, obtained at 12:00
     policy = RefreshPolicy()

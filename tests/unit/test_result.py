@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.utils import parse_timestamp as botocore_parse_timestamp
 
-from webid_provider.result import (
+from webid_provider._result import (
     AssumedRoleUser,
     WebIdentityResult,
     format_timestamp,

@@ -10,8 +10,8 @@ from typing import Any, Callable, Optional, Union
 
 import pytest
 
-from webid_provider.errors import ConfigurationError
-from webid_provider.settings import (
+from webid_provider._errors import ConfigurationError
+from webid_provider._settings import (
     DEFAULT_CACHE_DIR,
     TokenSpec,
     WebIdentitySettings,

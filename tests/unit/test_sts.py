@@ -21,9 +21,9 @@ from botocore.exceptions import (
 )
 from botocore.stub import Stubber
 
-from webid_provider.errors import StsError, StsServiceError, TokenSourceError
-from webid_provider.result import AssumedRoleUser, WebIdentityResult
-from webid_provider.sts import (
+from webid_provider._errors import StsError, StsServiceError, TokenSourceError
+from webid_provider._result import AssumedRoleUser, WebIdentityResult
+from webid_provider._sts import (
     ErrorKind,
     RetryPolicy,
     StsRequest,

@@ -5,7 +5,7 @@
 is applied, JSON is indented by 4 with non-ASCII kept, text rows are tab-separated with scalar
 keys sorted and nested keys as upper-cased row prefixes. ``yaml`` and ``yaml-stream`` follow
 awscli v2 (block YAML with sorted keys; ``yaml-stream`` wraps the document in a list). Timestamps
-arrive as the strings STS sent (see :mod:`webid_provider.cli._assume`), so they print as the aws
+arrive as the strings STS sent (see :mod:`webid_provider._cli._assume`), so they print as the aws
 CLI prints them; a ``datetime`` that reaches a formatter is printed in ISO 8601 like awscli's
 JSON encoder does.
 
@@ -25,8 +25,8 @@ from typing import Any, Optional, TextIO
 import jmespath
 from jmespath.exceptions import JMESPathError
 
-from webid_provider.cli import _table, _yaml
-from webid_provider.cli._common import UsageError
+from webid_provider._cli import _table, _yaml
+from webid_provider._cli._common import UsageError
 
 OUTPUT_FORMATS = ("json", "text", "table", "yaml", "yaml-stream")
 COLOR_CHOICES = ("auto", "on", "off")

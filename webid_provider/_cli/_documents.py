@@ -2,7 +2,7 @@
 
 ``credential_process`` (botocore's ``ProcessProvider`` and every other SDK): ``Version`` 1,
 ``AccessKeyId``, ``SecretAccessKey``, ``SessionToken``, ``Expiration`` (ISO 8601, as
-:func:`webid_provider.result.format_timestamp` writes it) and ``AccountId`` when the
+:func:`webid_provider._result.format_timestamp` writes it) and ``AccountId`` when the
 assumed-role ARN gives it.
 
 Container credentials (``AWS_CONTAINER_CREDENTIALS_FULL_URI``; botocore's
@@ -13,10 +13,10 @@ sends ``RoleArn``; SDKs do not read it, and the assumed-role ARN loses the role'
 is left out rather than guessed.)
 
 One formatter per document, taking plain values: the full path passes a
-:class:`~webid_provider.result.WebIdentityResult`'s fields, the fast ``credential-process``
+:class:`~webid_provider._result.WebIdentityResult`'s fields, the fast ``credential-process``
 path the fields it read from the cache entry, so both print byte-identical documents. This
 module imports nothing heavier than ``json`` at run time (the fast path must not import
-``dataclasses``, which ``webid_provider.result`` does).
+``dataclasses``, which ``webid_provider._result`` does).
 
 Security: these documents are the credentials; they go to stdout or to an authorized HTTP
 client and nowhere else.
@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:
-    from webid_provider.result import WebIdentityResult
+    from webid_provider._result import WebIdentityResult
 
 
 def credential_process_fields(

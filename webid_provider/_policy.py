@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Optional
 
-from webid_provider.result import WebIdentityResult
+from webid_provider._result import WebIdentityResult
 
 
 def utc_now() -> datetime:

@@ -10,7 +10,7 @@ Every limit AssumeRoleWithWebIdentity enforces that can be checked locally is ch
 bad input fails with a message naming the field before any network call.
 
 Security: profile files are configuration written by the user; values are validated but never
-executed here (a ``web_identity_token_command`` runs only in :mod:`webid_provider.tokens`,
+executed here (a ``web_identity_token_command`` runs only in :mod:`webid_provider._tokens`,
 without a shell). Messages never quote a token.
 """
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
-from webid_provider.errors import ConfigurationError
+from webid_provider._errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 

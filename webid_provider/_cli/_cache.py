@@ -25,19 +25,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
-from webid_provider.cache import CredentialCache
-from webid_provider.cli._common import (
+from webid_provider._cache import CredentialCache
+from webid_provider._cli._common import (
     UsageError,
     add_web_identity_options,
     new_session,
     no_settings_message,
     provider_options,
 )
-from webid_provider.cli._inspect import entry_state, human_seconds
-from webid_provider.provider import WebIdentityProvider
-from webid_provider.refresh import RefreshPolicy, utc_now
-from webid_provider.result import format_timestamp
-from webid_provider.settings import DEFAULT_CACHE_DIR, resolve_cache_dir
+from webid_provider._cli._inspect import entry_state, human_seconds
+from webid_provider._provider import WebIdentityProvider
+from webid_provider._refresh import RefreshPolicy, utc_now
+from webid_provider._result import format_timestamp
+from webid_provider._settings import DEFAULT_CACHE_DIR, resolve_cache_dir
 
 
 def add_parser(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> None:

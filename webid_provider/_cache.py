@@ -60,9 +60,9 @@ from webid_provider._entries import (
 from webid_provider._entries import (
     CacheEntry as CacheEntry,
 )
+from webid_provider._errors import CacheError
 from webid_provider._files import UnsafeFileError, write_private_file
 from webid_provider._redaction import remember_secrets
-from webid_provider.errors import CacheError
 
 logger = logging.getLogger(__name__)
 

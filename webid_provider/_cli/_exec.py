@@ -1,6 +1,6 @@
 """``webid-provider exec [options] -- COMMAND [ARGS...]``: a command with a credentials endpoint.
 
-Starts the container-credentials endpoint (:mod:`webid_provider.endpoint`) on 127.0.0.1 at a
+Starts the container-credentials endpoint (:mod:`webid_provider._endpoint`) on 127.0.0.1 at a
 port the OS chooses, with a fresh random authorization token, gets credentials once (so a
 configuration or STS error is reported before the command runs), then runs COMMAND with
 ``AWS_CONTAINER_CREDENTIALS_FULL_URI`` and ``AWS_CONTAINER_AUTHORIZATION_TOKEN`` set. Every AWS
@@ -34,21 +34,21 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Optional
 
-from webid_provider.cli._common import UsageError, add_web_identity_options
-from webid_provider.cli._consumer import (
+from webid_provider._cli._common import UsageError, add_web_identity_options
+from webid_provider._cli._consumer import (
     CredentialSupply,
     add_min_remaining_option,
     build_supply,
     credentials_with_margin,
 )
-from webid_provider.cli._serve import (
+from webid_provider._cli._serve import (
     ENV_AUTHORIZATION_TOKEN,
     ENV_FULL_URI,
     new_authorization_token,
     open_endpoint,
 )
-from webid_provider.cli._version import PROG
-from webid_provider.settings import PROFILE_KEYS, PROFILE_TOKEN_OPTIONS
+from webid_provider._cli._version import PROG
+from webid_provider._settings import PROFILE_KEYS, PROFILE_TOKEN_OPTIONS
 
 EXIT_NOT_FOUND = 127
 EXIT_NOT_EXECUTABLE = 126

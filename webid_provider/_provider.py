@@ -57,9 +57,9 @@ from webid_provider._botocore import (
     credential_client_creator,
     first_client_region,
 )
-from webid_provider.cache import CredentialCache
-from webid_provider.errors import ConfigurationError
-from webid_provider.refresh import (
+from webid_provider._cache import CredentialCache
+from webid_provider._errors import ConfigurationError
+from webid_provider._refresh import (
     METHOD,
     Clock,
     RefreshPolicy,
@@ -67,14 +67,14 @@ from webid_provider.refresh import (
     WebIdentityRefresher,
     utc_now,
 )
-from webid_provider.settings import (
+from webid_provider._settings import (
     PROFILE_TOKEN_OPTIONS,
     TOKEN_OPTIONS,
     WebIdentitySettings,
     resolve_settings,
 )
-from webid_provider.sts import RetryPolicy, StsEndpoint, create_sts_client, resolve_sts_endpoint
-from webid_provider.tokens import token_source_from_spec
+from webid_provider._sts import RetryPolicy, StsEndpoint, create_sts_client, resolve_sts_endpoint
+from webid_provider._tokens import token_source_from_spec
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ ASSUME_ROLE = "assume-role"
 class WebIdentityProvider(CredentialProvider):
     """Loads web identity credentials for one botocore session.
 
-    ``load()`` returns :class:`~webid_provider.refresh.WebIdentityCredentials` or ``None`` (no
+    ``load()`` returns :class:`~webid_provider._refresh.WebIdentityCredentials` or ``None`` (no
     token source configured); it makes no network call and reads no token.
 
     :param session: the botocore session whose profile, region and endpoint settings apply

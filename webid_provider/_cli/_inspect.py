@@ -4,7 +4,7 @@ It resolves the settings as the provider does and shows each value with its orig
 (argument, environment variable, profile key), reads the token once to show its source, type
 and claims (issuer, subject, audience, issued-at, expiry and time left), computes the cache key
 and shows the cache entry's state (expiration, when a new process would refresh it per
-:class:`~webid_provider.refresh.RefreshPolicy`, when it stops being used), and says what the next
+:class:`~webid_provider._refresh.RefreshPolicy`, when it stops being used), and says what the next
 credential request would do: serve from the cache, call STS (and why), or fail (and why).
 
 Exit status: 0 when the next request can succeed as far as can be told locally; 2 when it
@@ -25,20 +25,20 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from webid_provider.cache import CacheEntry, CredentialCache
-from webid_provider.cli._common import (
+from webid_provider._cache import CacheEntry, CredentialCache
+from webid_provider._cli._common import (
     UsageError,
     add_web_identity_options,
     new_session,
     no_settings_message,
     provider_options,
 )
-from webid_provider.errors import ConfigurationError, TokenSourceError
-from webid_provider.provider import WebIdentityProvider
-from webid_provider.refresh import RefreshPolicy, utc_now
-from webid_provider.settings import WebIdentitySettings
-from webid_provider.sts import create_sts_client
-from webid_provider.tokens import TokenClaims, peek_claims
+from webid_provider._errors import ConfigurationError, TokenSourceError
+from webid_provider._provider import WebIdentityProvider
+from webid_provider._refresh import RefreshPolicy, utc_now
+from webid_provider._settings import WebIdentitySettings
+from webid_provider._sts import create_sts_client
+from webid_provider._tokens import TokenClaims, peek_claims
 
 STS_DEFAULT_DURATION_SECONDS = 3600
 
@@ -88,7 +88,7 @@ def _with_relative(stamp: Optional[str], now: datetime) -> str:
 
 def entry_state(entry: CacheEntry, now: datetime, policy: RefreshPolicy) -> str:
     """``fresh``, ``refresh due``, ``unusable`` or ``expired``: the refresher's own judgement
-    (:meth:`~webid_provider.policy.RefreshPolicy.phase`, with the entry's stored refresh time)."""
+    (:meth:`~webid_provider._policy.RefreshPolicy.phase`, with the entry's stored refresh time)."""
     return policy.phase(entry.result, entry.refresh_at, now).value
 
 

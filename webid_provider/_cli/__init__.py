@@ -12,7 +12,7 @@ stderr, ``webid-provider: error: ...``, never a traceback (unless ``--debug``) a
 token or credential.
 
 Startup: :func:`main` answers ``--version`` and a warm-cache ``credential-process`` (see
-:mod:`webid_provider.cli._fast`) before importing argparse's parser and botocore, because
+:mod:`webid_provider._cli._fast`) before importing argparse's parser and botocore, because
 ``credential_process`` consumers start this command on every refresh.
 
 Only :func:`main` is public; the console script ``webid-provider`` and ``python -m
@@ -35,17 +35,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     :returns: the exit status
     """
     arguments = list(sys.argv[1:] if argv is None else argv)
-    from webid_provider.cli import _version
+    from webid_provider._cli import _version
 
     if _version.version_requested(arguments):
         sys.stdout.write(_version.version_text() + "\n")
         sys.stdout.flush()
         return 0
-    from webid_provider.cli import _fast
+    from webid_provider._cli import _fast
 
     status = _fast.run(arguments)
     if status is not None:
         return status
-    from webid_provider.cli import _main
+    from webid_provider._cli import _main
 
     return _main.main(arguments)

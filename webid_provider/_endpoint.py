@@ -5,7 +5,7 @@ Every AWS SDK and the aws CLI read ``AWS_CONTAINER_CREDENTIALS_FULL_URI`` plus
 the ``Authorization`` header, and refresh through the endpoint on their own schedule. This
 module serves that protocol for ``webid-provider exec`` and ``webid-provider serve``; the
 credentials come from a callable (the package's refresher and host cache, with the consumer
-margin, see :mod:`webid_provider.cli._consumer`).
+margin, see :mod:`webid_provider._cli._consumer`).
 
 Protocol, as botocore's ``ContainerProvider``/``ContainerMetadataFetcher`` read it: ``200``
 with a JSON object holding ``AccessKeyId``, ``SecretAccessKey``, ``Token``, ``Expiration``

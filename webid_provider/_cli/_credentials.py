@@ -2,7 +2,7 @@
 
 Both resolve settings exactly as the Python provider does (options, then ``AWS_ROLE_ARN`` /
 ``AWS_WEB_IDENTITY_TOKEN_FILE`` / ``AWS_ROLE_SESSION_NAME``, then the profile) and get
-credentials through :class:`~webid_provider.provider.WebIdentityProvider`, so they share the
+credentials through :class:`~webid_provider._provider.WebIdentityProvider`, so they share the
 host-wide disk cache with every Python process: an aws CLI, Terraform or Go program that runs
 ``credential_process = webid-provider credential-process --profile wi`` on every start makes
 one STS call per credential lifetime, not one per start.
@@ -10,10 +10,10 @@ one STS call per credential lifetime, not one per start.
 ``credential-process`` prints the JSON document that ``credential_process`` consumers read
 (botocore's ``ProcessProvider`` and the other SDKs): ``Version`` 1, the three keys,
 ``Expiration`` in ISO 8601, and ``AccountId`` when the assumed-role ARN gives it. It hands out
-credentials with the consumer margin left (:mod:`webid_provider.cli._consumer`; botocore would
+credentials with the consumer margin left (:mod:`webid_provider._cli._consumer`; botocore would
 otherwise respawn it on every request of its last 15 minutes), and after a full run it records
 the fingerprint of its inputs so the next run can answer from the cache without botocore
-(:mod:`webid_provider.cli._fast`).
+(:mod:`webid_provider._cli._fast`).
 ``env`` prints the same credentials as ``export`` lines (values quoted with ``shlex.quote``),
 as a dotenv file, or as JSON.
 
@@ -33,33 +33,35 @@ import sys
 from collections.abc import Sequence
 from typing import Any, Optional
 
-from webid_provider._margin import effective_margin
-from webid_provider.cli._common import (
+from webid_provider._cli._common import (
     UsageError,
     add_web_identity_options,
     new_session,
     no_settings_message,
     provider_options,
 )
-from webid_provider.cli._consumer import (
+from webid_provider._cli._consumer import (
     CredentialSupply,
     add_min_remaining_option,
     build_supply,
     credentials_with_margin,
 )
-from webid_provider.cli._documents import credential_process_document as credential_process_document
-from webid_provider.cli._documents import credential_process_text
-from webid_provider.cli._fingerprint import (
+from webid_provider._cli._documents import (
+    credential_process_document as credential_process_document,
+)
+from webid_provider._cli._documents import credential_process_text
+from webid_provider._cli._fingerprint import (
     IndexRecord,
     fingerprint,
     read_followed_file,
     write_index,
 )
-from webid_provider.errors import ConfigurationError, WebIdProviderError
-from webid_provider.policy import utc_now
-from webid_provider.provider import WebIdentityProvider
-from webid_provider.refresh import Clock
-from webid_provider.result import WebIdentityResult, format_timestamp
+from webid_provider._errors import ConfigurationError, WebIdProviderError
+from webid_provider._margin import effective_margin
+from webid_provider._policy import utc_now
+from webid_provider._provider import WebIdentityProvider
+from webid_provider._refresh import Clock
+from webid_provider._result import WebIdentityResult, format_timestamp
 
 ENV_FORMATS = ("shell", "dotenv", "json")
 _DOTENV_SAFE = re.compile(r"^[A-Za-z0-9_/+=:.,@%-]*$")

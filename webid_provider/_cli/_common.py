@@ -4,7 +4,7 @@
 * ``--policy-arns`` in the aws CLI's shorthand (``arn=ARN`` items, values optionally quoted)
   or JSON (``[{"arn": "ARN"}]``, or one ``{"arn": "ARN"}`` object per item);
 * the option set of ``credential-process``, ``env``, ``inspect`` and ``cache clear``, turned
-  into the options of :class:`~webid_provider.provider.WebIdentityProvider`, and the botocore
+  into the options of :class:`~webid_provider._provider.WebIdentityProvider`, and the botocore
   session they apply to.
 
 Security: command lines are visible to other users of a host (``ps``), so these commands take
@@ -153,7 +153,7 @@ def add_web_identity_options(parser: argparse.ArgumentParser) -> None:
 
 
 def provider_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The :class:`~webid_provider.provider.WebIdentityProvider` options the arguments set.
+    """The :class:`~webid_provider._provider.WebIdentityProvider` options the arguments set.
 
     :raises UsageError: when a ``file://`` value cannot be read or ``--policy-arns`` is malformed
     """

@@ -9,13 +9,13 @@ give without calling STS:
    ``--no-cache`` or ``file://`` argument;
 2. the cache directory passes the full path's trust checks (ours, not a symlink, not writable
    by others), and holds the index record for the fingerprint of the arguments, environment
-   and AWS config files (:mod:`webid_provider.cli._fingerprint`; written by the full path);
+   and AWS config files (:mod:`webid_provider._cli._fingerprint`; written by the full path);
 3. the token file it names still holds a token of the recorded identity;
 4. the cache entry of the recorded key is ours, well-formed, before its refresh time, and has
-   the consumer margin left (:mod:`webid_provider.cli._margin`).
+   the consumer margin left (:mod:`webid_provider._cli._margin`).
 
-The entry is read by the rules of :mod:`webid_provider.cache` and
-:meth:`webid_provider.result.WebIdentityResult.from_response`, restated here because both
+The entry is read by the rules of :mod:`webid_provider._cache` and
+:meth:`webid_provider._result.WebIdentityResult.from_response`, restated here because both
 modules import ``dataclasses`` (and the cache botocore, through the package's errors), which
 would cost more than the rest of this path; the unit tests check that both accept and refuse
 the same entries and print the same document.
@@ -39,16 +39,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 from webid_provider._cache_dir import check_private_directory
-from webid_provider._files import read_private_file
-from webid_provider._jwt import peek_claims, token_identity
-from webid_provider._margin import jittered
-from webid_provider.cli._documents import credential_process_fields, credential_process_text
-from webid_provider.cli._fingerprint import (
+from webid_provider._cli._documents import credential_process_fields, credential_process_text
+from webid_provider._cli._fingerprint import (
     cache_directory,
     fingerprint,
     read_followed_file,
     read_index,
 )
+from webid_provider._files import read_private_file
+from webid_provider._jwt import peek_claims, token_identity
+from webid_provider._margin import jittered
 
 if TYPE_CHECKING:
     import random
@@ -62,7 +62,7 @@ _ENTRY_VERSION = 1
 _MIN_TOKEN_CHARS, _MAX_TOKEN_CHARS = 4, 20000
 #: never hand out an entry this close to expiry (the refresher's stop point is at most 60 s)
 _MIN_SECONDS_LEFT = 60.0
-_ACCOUNT_IN_ARN = re.compile(r"^arn:[^:]+:(?:sts|iam)::(\d{12}):")  # as webid_provider.result
+_ACCOUNT_IN_ARN = re.compile(r"^arn:[^:]+:(?:sts|iam)::(\d{12}):")  # as webid_provider._result
 _OPTIONAL_TEXT = ("SubjectFromWebIdentityToken", "Audience", "Provider", "SourceIdentity")
 
 
@@ -199,7 +199,7 @@ def _parse_entry(document: Any, key: str) -> Optional[CachedCredentials]:
 
 
 def parse_timestamp(value: object) -> datetime:
-    """As :func:`webid_provider.result.parse_timestamp`: aware ISO 8601, else ``ValueError``."""
+    """As :func:`webid_provider._result.parse_timestamp`: aware ISO 8601, else ``ValueError``."""
     if not isinstance(value, str):
         raise ValueError("timestamp is missing")
     text = value.strip()

@@ -1,7 +1,7 @@
 """The fast ``credential-process`` index: a fingerprint of its inputs, mapped to the cache key.
 
 The cache key is computed in one place only, by the full path (settings resolution with
-botocore's config loader, then :meth:`~webid_provider.refresh.WebIdentityRefresher.key_material`).
+botocore's config loader, then :meth:`~webid_provider._refresh.WebIdentityRefresher.key_material`).
 After it has printed credentials, the full path writes an *index record* into the cache
 directory: the SHA-256 fingerprint of everything resolution read, mapped to the key, the token
 file it used and that token's identity. A later ``credential-process`` run with the same

@@ -4,9 +4,9 @@ container endpoint.
 Both hand credentials to an SDK that decides by itself when to ask again (botocore: once fewer
 than 15 minutes are left). :func:`credentials_with_margin` is the one place that decides what
 they hand out: credentials with at least the consumer margin left when a refresh can provide
-them (:mod:`webid_provider.cli._margin`: the margin plus jitter, none for sessions too short to
+them (:mod:`webid_provider._cli._margin`: the margin plus jitter, none for sessions too short to
 outlive it), else the usable credentials in hand. The refresh itself is
-:meth:`~webid_provider.refresh.WebIdentityRefresher.get`: one STS call per host under the file
+:meth:`~webid_provider._refresh.WebIdentityRefresher.get`: one STS call per host under the file
 lock, a newer entry another process wrote adopted instead, static stability on failure.
 
 The margin rule, its jitter and the back-off after a refresh that could not give the margin
@@ -24,21 +24,21 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from webid_provider._margin import (
-    DEFAULT_MIN_REMAINING_SECONDS,
-    parse_min_remaining,
-)
-from webid_provider.cli._common import (
+from webid_provider._cli._common import (
     UsageError,
     new_session,
     no_settings_message,
     provider_options,
 )
-from webid_provider.policy import utc_now
-from webid_provider.provider import WebIdentityProvider
-from webid_provider.refresh import Clock, WebIdentityRefresher
-from webid_provider.result import WebIdentityResult
-from webid_provider.settings import WebIdentitySettings
+from webid_provider._margin import (
+    DEFAULT_MIN_REMAINING_SECONDS,
+    parse_min_remaining,
+)
+from webid_provider._policy import utc_now
+from webid_provider._provider import WebIdentityProvider
+from webid_provider._refresh import Clock, WebIdentityRefresher
+from webid_provider._result import WebIdentityResult
+from webid_provider._settings import WebIdentitySettings
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def credentials_with_margin(
 ) -> WebIdentityResult:
     """Credentials with at least the consumer margin left when a refresh can provide them.
 
-    The refresher (:meth:`~webid_provider.refresh.WebIdentityRefresher.get`) applies the margin:
+    The refresher (:meth:`~webid_provider._refresh.WebIdentityRefresher.get`) applies the margin:
     plus jitter drawn per hand-out, none for sessions too short to outlive it
     (:func:`~webid_provider._margin.effective_margin`), one STS call per host under the file
     lock, an entry another process wrote adopted instead, the usable credentials in hand (and

@@ -29,23 +29,23 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from webid_provider._files import UnsafeFileError, write_private_file
-from webid_provider.cli._common import UsageError, add_web_identity_options
-from webid_provider.cli._consumer import (
+from webid_provider._cli._common import UsageError, add_web_identity_options
+from webid_provider._cli._consumer import (
     CredentialSupply,
     add_min_remaining_option,
     build_supply,
     credentials_with_margin,
 )
-from webid_provider.cli._documents import container_document
-from webid_provider.cli._fingerprint import read_followed_file
-from webid_provider.endpoint import (
+from webid_provider._cli._documents import container_document
+from webid_provider._cli._fingerprint import read_followed_file
+from webid_provider._endpoint import (
     CredentialsCallable,
     CredentialsEndpoint,
     CredentialsUnavailable,
     is_loopback_host,
 )
-from webid_provider.errors import WebIdProviderError
+from webid_provider._errors import WebIdProviderError
+from webid_provider._files import UnsafeFileError, write_private_file
 
 logger = logging.getLogger(__name__)
 

@@ -34,10 +34,10 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from webid_provider.cli import _assume, _cache, _credentials, _exec, _inspect, _serve
-from webid_provider.cli._common import UsageError
-from webid_provider.cli._version import PROG, version_text
-from webid_provider.errors import (
+from webid_provider._cli import _assume, _cache, _credentials, _exec, _inspect, _serve
+from webid_provider._cli._common import UsageError
+from webid_provider._cli._version import PROG, version_text
+from webid_provider._errors import (
     ConfigurationError,
     StsError,
     TokenSourceError,

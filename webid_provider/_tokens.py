@@ -34,6 +34,7 @@ import time
 from typing import Optional, Protocol
 
 from webid_provider._command import run_bounded
+from webid_provider._errors import TokenSourceError
 from webid_provider._files import UnsafeFileError, read_private_file
 
 # Re-exported: callers import these from here (the ``as`` form marks them as re-exports).
@@ -41,8 +42,7 @@ from webid_provider._jwt import TokenClaims as TokenClaims
 from webid_provider._jwt import default_session_name as default_session_name
 from webid_provider._jwt import peek_claims as peek_claims
 from webid_provider._jwt import token_identity as token_identity
-from webid_provider.errors import TokenSourceError
-from webid_provider.settings import TokenSpec
+from webid_provider._settings import TokenSpec
 
 MIN_TOKEN_CHARS = 4
 MAX_TOKEN_CHARS = 20000
@@ -62,7 +62,7 @@ class TokenSource(Protocol):
 
     Contract: ``read_token`` is called once per STS call and its result is never cached by
     the caller. It returns a stripped token within STS's length limits, or raises
-    :class:`~webid_provider.errors.TokenSourceError`; it raises nothing else. Implementations
+    :class:`~webid_provider._errors.TokenSourceError`; it raises nothing else. Implementations
     are called from whichever thread refreshes, one call at a time per credentials object.
     """
 
@@ -226,7 +226,7 @@ class CommandTokenSource:
 
 
 def token_source_from_spec(spec: TokenSpec) -> TokenSource:
-    """Build the source a :class:`~webid_provider.settings.TokenSpec` describes."""
+    """Build the source a :class:`~webid_provider._settings.TokenSpec` describes."""
     if spec.kind == "file":
         return FileTokenSource(spec.file)
     if spec.kind == "command":

@@ -34,22 +34,22 @@ from botocore.config import Config
 from botocore.exceptions import NoRegionError
 from botocore.utils import parse_timestamp
 
-from webid_provider.cli._common import (
+from webid_provider._cli._common import (
     UsageError,
     load_json,
     new_session,
     parse_policy_arns,
     read_param,
 )
-from webid_provider.cli._output import COLOR_CHOICES, OUTPUT_FORMATS, Query, format_response
-from webid_provider.cli._skeletons import (
+from webid_provider._cli._output import COLOR_CHOICES, OUTPUT_FORMATS, Query, format_response
+from webid_provider._cli._skeletons import (
     INPUT_KEYS,
     INPUT_SKELETON,
     OUTPUT_SKELETON,
     YAML_INPUT_SKELETON,
 )
-from webid_provider.errors import ConfigurationError, TokenSourceError
-from webid_provider.settings import (
+from webid_provider._errors import ConfigurationError, TokenSourceError
+from webid_provider._settings import (
     validate_duration,
     validate_policy,
     validate_policy_arns,
@@ -57,8 +57,8 @@ from webid_provider.settings import (
     validate_role_arn,
     validate_session_name,
 )
-from webid_provider.sts import to_sts_error
-from webid_provider.tokens import FileTokenSource, check_token, peek_claims
+from webid_provider._sts import to_sts_error
+from webid_provider._tokens import FileTokenSource, check_token, peek_claims
 
 OPERATION = "AssumeRoleWithWebIdentity"
 DEFAULT_TIMEOUT_SECONDS = 60

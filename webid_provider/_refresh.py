@@ -3,7 +3,7 @@
 botocore's windows are fixed (refresh 15 min before expiry, block at 10), so 900 s sessions
 call STS on every request (boto/botocore#2189), any STS hiccup in the last 10 minutes fails
 requests although the credentials in hand still work, and a slow STS call stalls every thread.
-Our policy (:mod:`webid_provider.policy` has the numbers):
+Our policy (:mod:`webid_provider._policy` has the numbers):
 
 * windows scale with each credential's real lifetime, and the refresh time is drawn once per
   set of credentials, with jitter, by the process that obtained them, and stored with the
@@ -15,7 +15,7 @@ Our policy (:mod:`webid_provider.policy` has the numbers):
 * **static stability**: a failed refresh keeps serving usable credentials — from memory, or
   from a disk entry a new process finds past its refresh time — and backs off exponentially;
   while usable credentials exist an attempt is a single STS call; only when nothing usable is
-  left do we retry hard (classified retries in :mod:`webid_provider.sts`) and finally raise;
+  left do we retry hard (classified retries in :mod:`webid_provider._sts`) and finally raise;
 * permanent errors (and credentials a skewed clock cannot use) are replayed for a while per key
   and token, so many threads do not repeat a doomed call.
 
@@ -62,10 +62,8 @@ from webid_provider._botocore import (
     WindowedDeferredCredentials,
     reset_refresh_lock,
 )
-from webid_provider._margin import MIN_SESSION_MARGINS as MARGIN_SESSIONS
-from webid_provider._margin import effective_margin, jittered
-from webid_provider.cache import CacheEntry, CredentialCache, KeyMaterial
-from webid_provider.errors import (
+from webid_provider._cache import CacheEntry, CredentialCache, KeyMaterial
+from webid_provider._errors import (
     ClockSkewError,
     ConfigurationError,
     StsError,
@@ -73,19 +71,21 @@ from webid_provider.errors import (
     TokenSourceError,
     WebIdProviderError,
 )
-from webid_provider.policy import Phase
-from webid_provider.policy import RefreshPolicy as RefreshPolicy
-from webid_provider.policy import utc_now as utc_now
-from webid_provider.result import WebIdentityResult
-from webid_provider.settings import WebIdentitySettings
-from webid_provider.sts import (
+from webid_provider._margin import MIN_SESSION_MARGINS as MARGIN_SESSIONS
+from webid_provider._margin import effective_margin, jittered
+from webid_provider._policy import Phase
+from webid_provider._policy import RefreshPolicy as RefreshPolicy
+from webid_provider._policy import utc_now as utc_now
+from webid_provider._result import WebIdentityResult
+from webid_provider._settings import WebIdentitySettings
+from webid_provider._sts import (
     SINGLE_ATTEMPT,
     RetryPolicy,
     StsRequest,
     assume_role_with_web_identity,
     call_with_retries,
 )
-from webid_provider.tokens import (
+from webid_provider._tokens import (
     TokenClaims,
     TokenSource,
     default_session_name,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from webid_provider._aio import aioboto3_session
+    from webid_provider._credentials import WebIdentityCredentials
     from webid_provider._errors import (
         ClockSkewError,
         ConfigurationError,
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
         session,
         unregister,
     )
-    from webid_provider._refresh import WebIdentityCredentials
     from webid_provider._result import AssumedRoleUser, WebIdentityResult
 
 __version__ = "0.1.0"
@@ -66,7 +66,7 @@ _LAZY = {
     "StsServiceError": "webid_provider._errors",
     "TokenSourceError": "webid_provider._errors",
     "WebIdProviderError": "webid_provider._errors",
-    "WebIdentityCredentials": "webid_provider._refresh",
+    "WebIdentityCredentials": "webid_provider._credentials",
     "WebIdentityProvider": "webid_provider._provider",
     "WebIdentityResult": "webid_provider._result",
     "aioboto3_session": "webid_provider._aio",

@@ -44,16 +44,13 @@ from aiobotocore.config import AioConfig
 from aiobotocore.utils import create_nested_client
 
 from webid_provider._aiobotocore import WindowedAioDeferredCredentials, own_credential_resolver
+from webid_provider._clock import Clock, utc_now
+from webid_provider._credentials import METHOD
 from webid_provider._errors import StsError, WebIdProviderError
+from webid_provider._policy import RefreshPolicy
 from webid_provider._provider import ASSUME_ROLE, WebIdentityProvider
-from webid_provider._refresh import (
-    METHOD,
-    Clock,
-    PendingRefresh,
-    RefreshPolicy,
-    WebIdentityRefresher,
-    utc_now,
-)
+from webid_provider._refresh import WebIdentityRefresher
+from webid_provider._refresh_wait import PendingRefresh
 from webid_provider._result import WebIdentityResult
 from webid_provider._settings import TOKEN_OPTIONS
 from webid_provider._sts import RetryPolicy
@@ -129,11 +126,6 @@ class AioWebIdentityCredentials(WindowedAioDeferredCredentials):
         latest = self._webid_refresher.latest
         assert latest is not None  # get_frozen_credentials raised otherwise
         return latest
-
-    @property
-    def refresher(self) -> WebIdentityRefresher:
-        """The refresh policy object behind these credentials (read-only use)."""
-        return self._webid_refresher
 
 
 class AioWebIdentityProvider:

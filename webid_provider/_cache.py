@@ -1,4 +1,4 @@
-"""The host-wide credential cache: keys, file layout, permissions, atomic writes, the lock.
+"""The host-wide credential cache: file layout, permissions, atomic writes, the lock.
 
 One JSON file per key holds the latest STS result (every output field, never the token) and a
 sibling ``.lock`` file is locked with ``filelock`` while one process refreshes, so N processes
@@ -32,14 +32,12 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import hashlib
 import json
 import logging
 import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -74,42 +72,6 @@ _LONGEST_LOCK_WAIT_SECONDS = 0.5
 _ENTRY_GLOB = "arwwi-*.json"
 _warned_directories: set[str] = set()
 _warned_lock = threading.Lock()
-
-
-@dataclass(frozen=True)
-class KeyMaterial:
-    """Everything that changes what the credentials may do or whom they belong to."""
-
-    role_arn: str
-    role_session_name: str
-    duration_seconds: Optional[int]
-    policy: Optional[str]
-    policy_arns: tuple[str, ...]
-    provider_id: Optional[str]
-    endpoint: str
-    token_identity: str
-
-    def key(self) -> str:
-        """A file-name-safe digest; the inputs are not recoverable from it."""
-        policy = None
-        if self.policy is not None:
-            try:  # equal policies with different whitespace or key order share an entry
-                policy = json.loads(self.policy)
-            except ValueError:
-                policy = self.policy
-        material = {
-            "api": "AssumeRoleWithWebIdentity",
-            "role_arn": self.role_arn,
-            "role_session_name": self.role_session_name,
-            "duration_seconds": self.duration_seconds,
-            "policy": policy,
-            "policy_arns": sorted(self.policy_arns),
-            "provider_id": self.provider_id,
-            "endpoint": self.endpoint,
-            "identity": self.token_identity,
-        }
-        digest = hashlib.sha256(json.dumps(material, sort_keys=True).encode("utf-8"))
-        return "arwwi-" + digest.hexdigest()[:40]
 
 
 class CredentialCache:

@@ -15,16 +15,11 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Optional
 
 from webid_provider._result import WebIdentityResult
-
-
-def utc_now() -> datetime:
-    """The default clock: aware UTC."""
-    return datetime.now(timezone.utc)
 
 
 class Phase(Enum):

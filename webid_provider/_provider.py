@@ -58,15 +58,11 @@ from webid_provider._botocore import (
     first_client_region,
 )
 from webid_provider._cache import CredentialCache
+from webid_provider._clock import Clock, utc_now
+from webid_provider._credentials import METHOD, WebIdentityCredentials
 from webid_provider._errors import ConfigurationError
-from webid_provider._refresh import (
-    METHOD,
-    Clock,
-    RefreshPolicy,
-    WebIdentityCredentials,
-    WebIdentityRefresher,
-    utc_now,
-)
+from webid_provider._policy import RefreshPolicy
+from webid_provider._refresh import WebIdentityRefresher
 from webid_provider._settings import (
     PROFILE_TOKEN_OPTIONS,
     TOKEN_OPTIONS,

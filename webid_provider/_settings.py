@@ -105,14 +105,36 @@ class TokenSpec:
 
     def describe(self) -> str:
         """A human description that never includes the token itself."""
-        if self.kind == "file":
-            return f"token file {self.file}"
-        if self.kind == "command":
-            return f"token command {shlex.join(self.command)!r}"
-        if self.kind == "callable":
-            name = getattr(self.function, "__qualname__", type(self.function).__name__)
-            return f"token callable {name}"
-        return "token string"
+        return describe_token_source(
+            self.kind, file=self.file, function=self.function, command=self.command
+        )
+
+
+def describe_token_source(
+    kind: str,
+    *,
+    file: Optional[object] = None,
+    function: Optional[object] = None,
+    command: Sequence[str] = (),
+    with_arguments: bool = True,
+) -> str:
+    """How messages and ``inspect`` name a token source (:meth:`TokenSpec.describe`, and every
+    :class:`~webid_provider._tokens.TokenSource`'s ``description``); never the token itself.
+
+    :param with_arguments: show a command's arguments. ``inspect`` and configuration errors
+        show the command as configured; a token source's run-time errors name only the program
+        (``with_arguments=False``), because they reach logs and an argument may carry a secret,
+        even the token itself.
+    """
+    if kind == "file":
+        return f"token file {file}"
+    if kind == "command":
+        shown = shlex.join(command) if with_arguments else command[0]
+        return f"token command {shown!r}"
+    if kind == "callable":
+        name = getattr(function, "__qualname__", type(function).__name__)
+        return f"token callable {name}"
+    return "token string"
 
 
 @dataclass(frozen=True)

@@ -48,13 +48,13 @@ from botocore.exceptions import (
 
 from webid_provider._aio import create_aio_sts_client, is_aio_session
 from webid_provider._botocore import configured_endpoint_url
+from webid_provider._clock import Clock
 from webid_provider._errors import ClockSkewError, StsError, StsServiceError
 from webid_provider._redaction import install_secret_redaction, remember_secrets
 from webid_provider._result import WebIdentityResult
 
 logger = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 
 THROTTLING_CODES = frozenset(
     {

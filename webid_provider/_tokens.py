@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import errno
 import time
+from datetime import datetime, timedelta
 from typing import Optional, Protocol
 
 from webid_provider._command import run_bounded
-from webid_provider._errors import TokenSourceError
+from webid_provider._errors import ConfigurationError, TokenSourceError
 from webid_provider._files import UnsafeFileError, read_private_file
 
 # Re-exported: callers import these from here (the ``as`` form marks them as re-exports).
@@ -42,7 +43,7 @@ from webid_provider._jwt import TokenClaims as TokenClaims
 from webid_provider._jwt import default_session_name as default_session_name
 from webid_provider._jwt import peek_claims as peek_claims
 from webid_provider._jwt import token_identity as token_identity
-from webid_provider._settings import TokenSpec
+from webid_provider._settings import TokenSpec, describe_token_source
 
 MIN_TOKEN_CHARS = 4
 MAX_TOKEN_CHARS = 20000
@@ -82,7 +83,7 @@ class FileTokenSource:
 
     @property
     def description(self) -> str:
-        return f"token file {self.path}"
+        return describe_token_source("file", file=self.path)
 
     def read_token(self) -> str:
         for delay in (*_FILE_RETRY_DELAYS_SECONDS, None):
@@ -133,7 +134,7 @@ class StringTokenSource:
 
     @property
     def description(self) -> str:
-        return "token string"
+        return describe_token_source("string")
 
     def read_token(self) -> str:
         return check_token(self._token, self.description)
@@ -145,9 +146,9 @@ class StringTokenSource:
 class CallableTokenSource:
     """Calls a user function each time; its errors become :class:`TokenSourceError`."""
 
-    def __init__(self, function: object, description: str) -> None:
+    def __init__(self, function: object, description: Optional[str] = None) -> None:
         self._function = function
-        self._description = description
+        self._description = description or describe_token_source("callable", function=function)
 
     @property
     def description(self) -> str:
@@ -178,7 +179,7 @@ class CommandTokenSource:
 
     @property
     def description(self) -> str:
-        return f"token command {self.argv[0]!r}"
+        return describe_token_source("command", command=self.argv, with_arguments=False)
 
     def read_token(self) -> str:
         try:
@@ -232,8 +233,54 @@ def token_source_from_spec(spec: TokenSpec) -> TokenSource:
     if spec.kind == "command":
         return CommandTokenSource(spec.command)
     if spec.kind == "callable":
-        return CallableTokenSource(spec.function, spec.describe())
+        return CallableTokenSource(spec.function)
     return StringTokenSource(spec.string or "")
+
+
+def refuse_provider_id_with_jwt(
+    provider_id: Optional[str],
+    claims: Optional[TokenClaims],
+    *,
+    description: str,
+    option: str = "provider_id",
+) -> None:
+    """STS takes ``ProviderId`` only with OAuth 2.0 access tokens: refuse it with a JWT locally.
+
+    :param description: the token's source, as messages name it
+    :param option: how the caller spells the setting (``--provider-id`` on the command line)
+    :raises ConfigurationError: when ``provider_id`` is set and the token is an OIDC JWT
+    """
+    if provider_id is not None and claims is not None:
+        raise ConfigurationError(
+            f"provider_id is only for OAuth 2.0 access tokens, but the {description} holds an "
+            f"OpenID Connect JWT; remove {option}",
+            field="provider_id",
+        )
+
+
+def refuse_expired(
+    claims: Optional[TokenClaims],
+    now: datetime,
+    *,
+    description: str,
+    leeway_seconds: float,
+    path: Optional[str] = None,
+) -> None:
+    """STS refuses a JWT past its ``exp``: say so locally instead of calling it.
+
+    :param leeway_seconds: how far past ``exp`` by ``now`` a token must be to be refused (the
+        refresher keeps a host whose clock runs a few minutes fast working, as STS would)
+    :raises TokenSourceError: naming the source and when the token expired
+    """
+    if claims is None or claims.expires_at is None:
+        return
+    if claims.expires_at + timedelta(seconds=leeway_seconds) <= now:
+        seconds = (now - claims.expires_at).total_seconds()
+        raise TokenSourceError(
+            f"{description} holds a token that expired at {claims.expires_at.isoformat()} "
+            f"({seconds:.0f} s ago by this host's clock); STS would refuse it",
+            path=path,
+        )
 
 
 def check_token(token: str, description: str, *, path: Optional[str] = None) -> str:

@@ -27,7 +27,7 @@ import filelock
 import pytest
 
 import webid_provider
-from webid_provider._refresh import clear_memory_state
+from webid_provider._refresh_state import clear_memory_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -22,14 +22,19 @@ import pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-# Get credentials through register() and print the access key and the cache key.
+# Get credentials through register() and print the access key and the key of the one cache
+# entry holding it.
 FIRST_PROCESS = textwrap.dedent(
     """
-    import json, boto3, webid_provider
+    import json, os, boto3, webid_provider
+    from pathlib import Path
     webid_provider.register()
-    creds = boto3.Session().get_credentials()
-    print(json.dumps({"access_key": creds.get_frozen_credentials().access_key,
-                      "key": creds.refresher.key}))
+    access_key = boto3.Session().get_credentials().get_frozen_credentials().access_key
+    entries = Path(os.environ["WEBID_PROVIDER_CACHE_DIR"]).glob("arwwi-*.json")
+    (key,) = [path.stem for path in entries
+              if json.loads(path.read_text())["Response"]["Credentials"]["AccessKeyId"]
+              == access_key]
+    print(json.dumps({"access_key": access_key, "key": key}))
     """
 )
 
@@ -221,7 +226,7 @@ def test_a_thread_mid_refresh_does_not_hold_up_other_sessions(irsa_env: Any) -> 
     import boto3
 
     import webid_provider
-    from webid_provider._refresh import clear_memory_state
+    from webid_provider._refresh_state import clear_memory_state
 
     _make_entry_due(irsa_env)
     clear_memory_state()

@@ -14,7 +14,8 @@ import jwt
 import pytest
 
 from webid_provider._cache import CredentialCache
-from webid_provider._refresh import WebIdentityRefresher, run_in_thread
+from webid_provider._refresh import WebIdentityRefresher
+from webid_provider._refresh_job import run_in_thread
 from webid_provider._settings import TokenSpec, WebIdentitySettings
 from webid_provider._sts import RetryPolicy
 from webid_provider._tokens import CallableTokenSource, StringTokenSource

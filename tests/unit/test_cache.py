@@ -19,7 +19,8 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-from webid_provider._cache import CacheEntry, CredentialCache, KeyMaterial
+from webid_provider._cache import CacheEntry, CredentialCache
+from webid_provider._cache_key import KeyMaterial
 from webid_provider._errors import CacheError
 from webid_provider._result import AssumedRoleUser, WebIdentityResult
 

@@ -40,7 +40,7 @@ from webid_provider._cli import (
     main,
 )
 from webid_provider._cli._common import UsageError, parse_policy_arns
-from webid_provider._refresh import clear_memory_state
+from webid_provider._refresh_state import clear_memory_state
 from webid_provider._result import AssumedRoleUser, WebIdentityResult
 
 ROLE = "arn:aws:iam::123456789012:role/webid-test"
@@ -824,7 +824,7 @@ def test_cache_list_shows_a_fifo_entry_as_unreadable_without_blocking(
 def test_cache_states_follow_the_refresh_policy() -> None:
     from webid_provider._cache import CacheEntry
     from webid_provider._cli._inspect import entry_state, human_seconds
-    from webid_provider._refresh import RefreshPolicy
+    from webid_provider._policy import RefreshPolicy
 
     result = _result()  # one hour, obtained at 12:00
     policy = RefreshPolicy()

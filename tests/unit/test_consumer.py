@@ -239,7 +239,7 @@ def test_a_failed_margin_refresh_keeps_the_credentials_and_backs_off(
 def test_a_new_process_hands_out_a_usable_entry_when_sts_fails(
     supply: Supply, sts: Sts, clock: FakeClock
 ) -> None:
-    from webid_provider._refresh import clear_memory_state
+    from webid_provider._refresh_state import clear_memory_state
 
     first = credentials_with_margin(supply(), MARGIN)
     clear_memory_state()  # a new process

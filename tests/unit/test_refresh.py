@@ -16,14 +16,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from webid_provider._botocore import BOTOCORE_MANDATORY_SECONDS
 from webid_provider._cache import CacheEntry, CredentialCache
+from webid_provider._credentials import WebIdentityCredentials
 from webid_provider._errors import ClockSkewError, ConfigurationError, StsError, TokenSourceError
 from webid_provider._policy import RefreshPolicy
-from webid_provider._refresh import (
-    WebIdentityCredentials,
-    WebIdentityRefresher,
-    clear_memory_state,
-    run_inline,
-)
+from webid_provider._refresh import WebIdentityRefresher
+from webid_provider._refresh_job import run_inline
+from webid_provider._refresh_state import clear_memory_state
 from webid_provider._result import WebIdentityResult
 from webid_provider._settings import TokenSpec, WebIdentitySettings
 from webid_provider._sts import RetryPolicy
@@ -635,7 +633,6 @@ def test_botocore_credentials_refresh_through_the_refresher(
     assert len(sts.calls) == 0, "deferred: nothing happens before first use"
     assert credentials.get_frozen_credentials().access_key == "ASIAKEY0001"
     assert credentials.web_identity.audience == "sts.amazonaws.com"
-    assert credentials.refresher is refresher
     for _ in range(20):
         clock.advance(60)
         credentials.get_frozen_credentials()

@@ -30,13 +30,13 @@ from webid_provider._cli._common import (
     no_settings_message,
     provider_options,
 )
+from webid_provider._clock import Clock, utc_now
 from webid_provider._margin import (
     DEFAULT_MIN_REMAINING_SECONDS,
     parse_min_remaining,
 )
-from webid_provider._policy import utc_now
 from webid_provider._provider import WebIdentityProvider
-from webid_provider._refresh import Clock, WebIdentityRefresher
+from webid_provider._refresh import WebIdentityRefresher
 from webid_provider._result import WebIdentityResult
 from webid_provider._settings import WebIdentitySettings
 

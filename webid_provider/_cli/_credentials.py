@@ -56,11 +56,10 @@ from webid_provider._cli._fingerprint import (
     read_followed_file,
     write_index,
 )
+from webid_provider._clock import Clock, utc_now
 from webid_provider._errors import ConfigurationError, WebIdProviderError
 from webid_provider._margin import effective_margin
-from webid_provider._policy import utc_now
 from webid_provider._provider import WebIdentityProvider
-from webid_provider._refresh import Clock
 from webid_provider._result import WebIdentityResult, format_timestamp
 
 ENV_FORMATS = ("shell", "dotenv", "json")

@@ -33,9 +33,10 @@ from webid_provider._cli._common import (
     no_settings_message,
     provider_options,
 )
+from webid_provider._clock import utc_now
 from webid_provider._errors import ConfigurationError, TokenSourceError
+from webid_provider._policy import RefreshPolicy
 from webid_provider._provider import WebIdentityProvider
-from webid_provider._refresh import RefreshPolicy, utc_now
 from webid_provider._settings import WebIdentitySettings
 from webid_provider._sts import create_sts_client
 from webid_provider._tokens import TokenClaims, peek_claims

@@ -25,13 +25,8 @@ if TYPE_CHECKING:
         WebIdProviderError,
     )
     from webid_provider._policy import RefreshPolicy
-    from webid_provider._provider import (
-        WebIdentityProvider,
-        install,
-        register,
-        session,
-        unregister,
-    )
+    from webid_provider._provider import WebIdentityProvider
+    from webid_provider._register import install, register, session, unregister
     from webid_provider._result import AssumedRoleUser, WebIdentityResult
 
 __version__ = "0.1.0"
@@ -70,10 +65,10 @@ _LAZY = {
     "WebIdentityProvider": "webid_provider._provider",
     "WebIdentityResult": "webid_provider._result",
     "aioboto3_session": "webid_provider._aio",
-    "install": "webid_provider._provider",
-    "register": "webid_provider._provider",
-    "session": "webid_provider._provider",
-    "unregister": "webid_provider._provider",
+    "install": "webid_provider._register",
+    "register": "webid_provider._register",
+    "session": "webid_provider._register",
+    "unregister": "webid_provider._register",
 }
 
 

@@ -44,15 +44,15 @@ from aiobotocore.config import AioConfig
 from aiobotocore.utils import create_nested_client
 
 from webid_provider._aiobotocore import WindowedAioDeferredCredentials, own_credential_resolver
+from webid_provider._chain import chain_position
 from webid_provider._clock import Clock, utc_now
 from webid_provider._credentials import METHOD
 from webid_provider._errors import StsError, WebIdProviderError
 from webid_provider._policy import RefreshPolicy
-from webid_provider._provider import ASSUME_ROLE, WebIdentityProvider
+from webid_provider._provider import WebIdentityProvider
 from webid_provider._refresh import WebIdentityRefresher
 from webid_provider._refresh_wait import PendingRefresh
 from webid_provider._result import WebIdentityResult
-from webid_provider._settings import TOKEN_OPTIONS
 from webid_provider._sts import RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ class AioWebIdentityProvider:
 
 def build_resolver(session: Any, options: Mapping[str, Any]) -> Any:
     """aiobotocore's own resolver for ``session`` with our provider where the sync path puts
-    it (see :mod:`webid_provider._provider`): just before ``assume-role``, or first when a token
+    it (see :mod:`webid_provider._chain`): just before ``assume-role``, or first when a token
     source is passed in code. aiobotocore's own web identity provider stays in the chain after
     ours, as botocore's does in the sync chain (code looks it up by name); it never answers in
     our place.
@@ -187,11 +187,7 @@ def build_resolver(session: Any, options: Mapping[str, Any]) -> Any:
     stays aiobotocore's own (its ``AioAssumeRoleProvider`` is left as it is).
     """
     resolver = own_credential_resolver(session)
-    names = [provider.METHOD for provider in resolver.providers]
-    if any(options.get(name) is not None for name in TOKEN_OPTIONS):
-        position = 0
-    else:
-        position = names.index(ASSUME_ROLE) if ASSUME_ROLE in names else 0
+    position = chain_position(resolver.providers, options)
     resolver.providers.insert(position, AioWebIdentityProvider(session, options))
     return resolver
 

@@ -43,7 +43,7 @@ from webid_provider._jwt import TokenClaims as TokenClaims
 from webid_provider._jwt import default_session_name as default_session_name
 from webid_provider._jwt import peek_claims as peek_claims
 from webid_provider._jwt import token_identity as token_identity
-from webid_provider._settings import TokenSpec, describe_token_source
+from webid_provider._token_spec import TokenSpec, describe_token_source
 
 MIN_TOKEN_CHARS = 4
 MAX_TOKEN_CHARS = 20000

@@ -23,7 +23,8 @@ from botocore.credentials import (
 from botocore.exceptions import InvalidConfigError, UnknownCredentialError
 
 import webid_provider
-from webid_provider._provider import BUILTIN_WEB_IDENTITY, WebIdentityProvider
+from webid_provider._chain import BUILTIN_WEB_IDENTITY
+from webid_provider._provider import WebIdentityProvider
 
 ROLE = "arn:aws:iam::123456789012:role/webid-test"
 

@@ -23,8 +23,9 @@ from webid_provider._refresh import WebIdentityRefresher
 from webid_provider._refresh_job import run_inline
 from webid_provider._refresh_state import clear_memory_state
 from webid_provider._result import WebIdentityResult
-from webid_provider._settings import TokenSpec, WebIdentitySettings
+from webid_provider._settings import WebIdentitySettings
 from webid_provider._sts import RetryPolicy
+from webid_provider._token_spec import TokenSpec
 from webid_provider._tokens import (
     StringTokenSource,
     TokenSource,

@@ -15,7 +15,7 @@ import jwt
 import pytest
 
 from webid_provider._errors import TokenSourceError
-from webid_provider._settings import SESSION_NAME_PATTERN, TokenSpec
+from webid_provider._token_spec import TokenSpec
 from webid_provider._tokens import (
     MAX_COMMAND_STDOUT_BYTES,
     MAX_TOKEN_FILE_BYTES,
@@ -29,6 +29,7 @@ from webid_provider._tokens import (
     token_identity,
     token_source_from_spec,
 )
+from webid_provider._validation import SESSION_NAME_PATTERN
 
 HMAC_KEY = "a-test-only-hmac-key-of-at-least-32-bytes"
 TOKEN_A = "opaque-token-AAAAAAAAAAAAAAAAAAAAAAAA"

@@ -49,7 +49,9 @@ from webid_provider._cli._skeletons import (
     YAML_INPUT_SKELETON,
 )
 from webid_provider._errors import ConfigurationError, TokenSourceError
-from webid_provider._settings import (
+from webid_provider._sts import to_sts_error
+from webid_provider._tokens import FileTokenSource, check_token, peek_claims
+from webid_provider._validation import (
     validate_duration,
     validate_policy,
     validate_policy_arns,
@@ -57,8 +59,6 @@ from webid_provider._settings import (
     validate_role_arn,
     validate_session_name,
 )
-from webid_provider._sts import to_sts_error
-from webid_provider._tokens import FileTokenSource, check_token, peek_claims
 
 OPERATION = "AssumeRoleWithWebIdentity"
 DEFAULT_TIMEOUT_SECONDS = 60

@@ -32,13 +32,13 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple, Optional
 
+from webid_provider._cache_dir import choose_cache_dir
 from webid_provider._files import read_private_file, write_private_file
 
 INDEX_VERSION = 1
 INDEX_PREFIX = "cp-"
 MAX_INDEX_BYTES = 16 * 1024
 MAX_CONFIG_BYTES = 1024 * 1024
-ENV_CACHE_DIR = "WEBID_PROVIDER_CACHE_DIR"
 _KEY_PATTERN = re.compile(r"^arwwi-[0-9a-f]{40}$")
 _FINGERPRINT_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 
@@ -66,21 +66,15 @@ def read_followed_file(path: str, *, max_bytes: int) -> bytes:
 
 
 def cache_directory(arguments: Sequence[str], environ: Mapping[str, str]) -> Optional[str]:
-    """The cache directory the arguments and environment select, as settings resolve it."""
+    """The cache directory the arguments and environment select, as settings choose it
+    (:func:`webid_provider._cache_dir.choose_cache_dir`)."""
     chosen: Optional[str] = None
     for index, argument in enumerate(arguments):
         if argument == "--cache-dir" and index + 1 < len(arguments):
             chosen = arguments[index + 1]
         elif argument.startswith("--cache-dir="):
             chosen = argument.split("=", 1)[1]
-    if chosen is None:
-        chosen = environ.get(ENV_CACHE_DIR) or None
-    if chosen is not None:
-        return _expand_user(chosen, environ)
-    home = _expand_user("~", environ)
-    if home == "~" or not home:
-        return None
-    return os.path.join(home, ".aws", "webid-provider", "cache")
+    return choose_cache_dir(chosen, environ)[0]
 
 
 def fingerprint(

@@ -43,7 +43,8 @@ from webid_provider._settings import (
     WebIdentitySettings,
     resolve_settings,
 )
-from webid_provider._sts import RetryPolicy, StsEndpoint, create_sts_client, resolve_sts_endpoint
+from webid_provider._sts import RetryPolicy
+from webid_provider._sts_client import StsEndpoint, create_sts_client, resolve_sts_endpoint
 from webid_provider._tokens import token_source_from_spec
 
 logger = logging.getLogger(__name__)

@@ -29,13 +29,13 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 from urllib.parse import urlparse
 
-from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import NoRegionError
 from botocore.utils import parse_timestamp
 
 from webid_provider._cli._common import (
     UsageError,
+    is_arn_item,
     load_json,
     new_session,
     parse_policy_arns,
@@ -48,9 +48,15 @@ from webid_provider._cli._skeletons import (
     OUTPUT_SKELETON,
     YAML_INPUT_SKELETON,
 )
-from webid_provider._errors import ConfigurationError, TokenSourceError
-from webid_provider._sts import to_sts_error
-from webid_provider._tokens import FileTokenSource, check_token, peek_claims
+from webid_provider._sts_client import single_attempt_options
+from webid_provider._sts_errors import to_sts_error
+from webid_provider._tokens import (
+    FileTokenSource,
+    check_token,
+    peek_claims,
+    refuse_expired,
+    refuse_provider_id_with_jwt,
+)
 from webid_provider._validation import (
     validate_duration,
     validate_policy,
@@ -185,6 +191,50 @@ def build_params(args: argparse.Namespace) -> dict[str, Any]:
     :raises ConfigurationError: for values outside the operation's limits
     :raises TokenSourceError: for a token (or token file) STS would reject
     """
+    given = _given_parameters(args)
+    token_file = args.web_identity_token_file
+    required = ("RoleArn", "RoleSessionName") + (() if token_file else ("WebIdentityToken",))
+    missing = [_option(key) for key in required if given.get(key) is None]
+    if missing:
+        raise UsageError(f"the following arguments are required: {', '.join(missing)}")
+    params: dict[str, Any] = {
+        "RoleArn": validate_role_arn(given["RoleArn"]),
+        "RoleSessionName": validate_session_name(given["RoleSessionName"]),
+    }
+    if token_file is not None:
+        source = FileTokenSource(os.path.expanduser(token_file))
+        token, described = source.read_token(), source.description
+    else:
+        described = "--web-identity-token"
+        token = check_token(str(given["WebIdentityToken"]), described)
+    params["WebIdentityToken"] = token
+    for key, validate in _OPTIONAL_PARAMS.items():
+        if given.get(key) is not None:
+            params[key] = validate(given[key])
+    _check_token_claims(token, params.get("ProviderId"), described)
+    return params
+
+
+def _policy_arn_params(value: Any) -> list[dict[str, str]]:
+    return [{"arn": arn} for arn in validate_policy_arns(value)]
+
+
+#: the optional parameters and their checks, in the order they are judged
+_OPTIONAL_PARAMS: dict[str, Callable[[Any], Any]] = {
+    "ProviderId": validate_provider_id,
+    "PolicyArns": _policy_arn_params,
+    "Policy": validate_policy,
+    "DurationSeconds": validate_duration,
+}
+
+
+def _option(key: str) -> str:
+    """The command-line option of a request parameter (``--role-arn``)."""
+    return "--" + _OPTION_OF[key].replace("_", "-")
+
+
+def _given_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """The input document's parameters, overridden by the options given."""
     given = _input_document(args)
     for key, name in _OPTION_OF.items():
         value = getattr(args, name)
@@ -195,60 +245,22 @@ def build_params(args: argparse.Namespace) -> dict[str, Any]:
         elif key == "DurationSeconds":
             given[key] = value
         else:
-            given[key] = read_param(value, "--" + name.replace("_", "-"))
-    token_file = args.web_identity_token_file
-    if token_file is not None:
+            given[key] = read_param(value, _option(key))
+    if args.web_identity_token_file is not None:
         given.pop("WebIdentityToken", None)
-    missing = [
-        "--" + _OPTION_OF[key].replace("_", "-")
-        for key in ("RoleArn", "RoleSessionName", "WebIdentityToken")
-        if given.get(key) is None and not (key == "WebIdentityToken" and token_file)
-    ]
-    if missing:
-        raise UsageError(f"the following arguments are required: {', '.join(missing)}")
-
-    params: dict[str, Any] = {
-        "RoleArn": validate_role_arn(given["RoleArn"]),
-        "RoleSessionName": validate_session_name(given["RoleSessionName"]),
-    }
-    if token_file is not None:
-        token = FileTokenSource(os.path.expanduser(token_file)).read_token()
-    else:
-        token = check_token(str(given["WebIdentityToken"]), "--web-identity-token")
-    params["WebIdentityToken"] = token
-    if given.get("ProviderId") is not None:
-        params["ProviderId"] = validate_provider_id(given["ProviderId"])
-    if given.get("PolicyArns") is not None:
-        arns = validate_policy_arns(given["PolicyArns"])
-        params["PolicyArns"] = [{"arn": arn} for arn in arns]
-    if given.get("Policy") is not None:
-        params["Policy"] = validate_policy(given["Policy"])
-    if given.get("DurationSeconds") is not None:
-        params["DurationSeconds"] = validate_duration(given["DurationSeconds"])
-    _check_token_claims(token, params.get("ProviderId"))
-    return params
+    return given
 
 
-def _check_token_claims(token: str, provider_id: Optional[str]) -> None:
+def _check_token_claims(token: str, provider_id: Optional[str], described: str) -> None:
     claims = peek_claims(token)
-    if claims is None:
-        return
-    if provider_id is not None:
-        raise ConfigurationError(
-            "provider_id is only for OAuth 2.0 access tokens, but the web identity token is an "
-            "OpenID Connect JWT; remove --provider-id",
-            field="provider_id",
-        )
-    now = datetime.now(timezone.utc)
-    if claims.expires_at is not None and claims.expires_at <= now:
-        ago = int((now - claims.expires_at).total_seconds())
-        raise TokenSourceError(
-            f"the web identity token expired at {claims.expires_at.isoformat()} ({ago} s ago); "
-            "STS would reject it"
-        )
+    refuse_provider_id_with_jwt(provider_id, claims, description=described, option="--provider-id")
+    # No leeway here, unlike the refresher: the command reports what STS would say now.
+    refuse_expired(claims, datetime.now(timezone.utc), description=described, leeway_seconds=0)
 
 
 def _input_document(args: argparse.Namespace) -> dict[str, Any]:
+    """The parameters of ``--cli-input-json`` or ``--cli-input-yaml``, checked like the aws CLI
+    checks them against the operation's input shape; ``{}`` without either."""
     if args.cli_input_json is not None:
         option = "--cli-input-json"
         document = load_json(read_param(args.cli_input_json, option), option)
@@ -265,24 +277,30 @@ def _input_document(args: argparse.Namespace) -> dict[str, Any]:
             f"argument {option}: unknown parameter {unknown[0]!r}; valid parameters: "
             f"{', '.join(INPUT_KEYS)}"
         )
+    problem = _shape_problem(document)
+    if problem is not None:
+        raise UsageError(f"argument {option}: {problem}")
+    parameters = dict(document)
+    if parameters.get("PolicyArns") is not None:
+        parameters["PolicyArns"] = [item["arn"] for item in parameters["PolicyArns"]]
+    return parameters
+
+
+def _shape_problem(document: dict[str, Any]) -> Optional[str]:
+    """What in an input document does not fit the operation's input shape, if anything."""
     for key in _STRING_KEYS:
         value = document.get(key)
-        if value is not None and not isinstance(value, str):
-            if key == "Policy" and isinstance(value, dict):
-                continue  # a policy document given as an object is taken as JSON
-            raise UsageError(f"argument {option}: {key} must be a string")
+        # A policy document given as an object is taken as JSON.
+        policy_object = key == "Policy" and isinstance(value, dict)
+        if value is not None and not isinstance(value, str) and not policy_object:
+            return f"{key} must be a string"
     duration = document.get("DurationSeconds")
     if duration is not None and (not isinstance(duration, int) or isinstance(duration, bool)):
-        raise UsageError(f"argument {option}: DurationSeconds must be an integer")
+        return "DurationSeconds must be an integer"
     arns = document.get("PolicyArns")
-    if arns is not None:
-        if not isinstance(arns, list) or not all(
-            isinstance(item, dict) and set(item) == {"arn"} and isinstance(item["arn"], str)
-            for item in arns
-        ):
-            raise UsageError(f'argument {option}: PolicyArns must be a list of {{"arn": "..."}}')
-        document["PolicyArns"] = [item["arn"] for item in arns]
-    return dict(document)
+    if arns is not None and not (isinstance(arns, list) and all(map(is_arn_item, arns))):
+        return 'PolicyArns must be a list of {"arn": "..."}'
+    return None
 
 
 def _load_yaml(text: str, option: str) -> Any:
@@ -350,10 +368,10 @@ def _client(session: Any, args: argparse.Namespace) -> Any:
         timestamp_parser=_timestamp_parser(session), blob_parser=_identity
     )
     config = Config(
-        signature_version=UNSIGNED,
-        retries={"total_max_attempts": 1, "mode": "standard"},
-        connect_timeout=_timeout(args.cli_connect_timeout, "--cli-connect-timeout"),
-        read_timeout=_timeout(args.cli_read_timeout, "--cli-read-timeout"),
+        **single_attempt_options(
+            connect_timeout=_timeout(args.cli_connect_timeout, "--cli-connect-timeout"),
+            read_timeout=_timeout(args.cli_read_timeout, "--cli-read-timeout"),
+        )
     )
     verify: Any = False if not args.verify_ssl else args.ca_bundle
     if verify is False:

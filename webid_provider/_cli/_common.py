@@ -109,8 +109,13 @@ def _unquote(text: str) -> str:
     return text
 
 
+def is_arn_item(item: Any) -> bool:
+    """Whether ``item`` is one ``{"arn": "<policy ARN>"}`` of the ``PolicyArns`` shape."""
+    return isinstance(item, dict) and set(item) == {"arn"} and isinstance(item["arn"], str)
+
+
 def _arn_from_json(item: Any, option: str) -> str:
-    if not isinstance(item, dict) or set(item) != {"arn"} or not isinstance(item["arn"], str):
+    if not is_arn_item(item):
         raise UsageError(f'argument {option}: each entry must be {{"arn": "<policy ARN>"}}')
     return str(item["arn"])
 

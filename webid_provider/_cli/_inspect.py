@@ -38,7 +38,7 @@ from webid_provider._errors import ConfigurationError, TokenSourceError
 from webid_provider._policy import RefreshPolicy
 from webid_provider._provider import WebIdentityProvider
 from webid_provider._settings import WebIdentitySettings
-from webid_provider._sts import create_sts_client
+from webid_provider._sts_client import create_sts_client
 from webid_provider._tokens import TokenClaims, peek_claims
 
 STS_DEFAULT_DURATION_SECONDS = 3600

@@ -255,3 +255,14 @@ class ClockSkewError(WebIdProviderError):
 def _rebuild(cls: type[WebIdProviderError], message: str, attrs: dict[str, Any]) -> Any:
     """Recreate an exception with keyword-only context (pickle support)."""
     return cls(message, **attrs)
+
+
+def with_note(error: WebIdProviderError, note: str) -> WebIdProviderError:
+    """``error`` again, of the same class with the same context attributes, its message followed
+    by ``note`` (a replayed failure says that it is one)."""
+    rebuild, args = error.__reduce__()[:2]
+    if rebuild is _rebuild:
+        cls, message, attrs = args
+        copied: WebIdProviderError = _rebuild(cls, f"{message} {note}", attrs)
+        return copied
+    return type(error)(f"{error.message} {note}")

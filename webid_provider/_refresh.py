@@ -46,7 +46,7 @@ from webid_provider._margin import effective_margin, jittered
 from webid_provider._policy import RefreshPolicy
 from webid_provider._refresh_failures import replay_negative
 from webid_provider._refresh_fetch import EntryFetcher
-from webid_provider._refresh_job import JobRunner, RefreshJobs, run_in_thread
+from webid_provider._refresh_job import Claim, JobRunner, RefreshJobs, run_in_thread
 from webid_provider._refresh_state import KeyState, Move, Step, decide, registry
 from webid_provider._refresh_wait import (
     REFRESH_POLL_SECONDS,
@@ -324,7 +324,7 @@ class WebIdentityRefresher:
         if move.answer is None or move.job is None:
             return move.answer
         state = move.state
-        self._jobs.start(move.job, state, None, None, hard=False, margin_seconds=0.0)
+        self._jobs.start(Claim(move.job, state, hard=False))
         now = self.clock()
         with state.lock:  # a job that ran inline has already landed
             if decide(state, now, self.policy) is Step.SERVE and state.result is not None:
@@ -340,15 +340,8 @@ class WebIdentityRefresher:
         assert move.job is not None
         state = move.state
         if move.own:
-            self._jobs.start(
-                move.job,
-                state,
-                material,
-                token,
-                hard=move.hard,
-                margin_seconds=request.margin_seconds,
-                here=request.run_here,
-            )
+            claim = Claim(move.job, state, move.hard, material, token, request.margin_seconds)
+            self._jobs.start(claim, here=request.run_here)
         return PendingRefresh(
             move.job,
             state,

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Optional
 
 from webid_provider._cache_key import token_hash
-from webid_provider._errors import ClockSkewError, StsError, StsServiceError, WebIdProviderError
+from webid_provider._errors import ClockSkewError, StsError, WebIdProviderError, with_note
 from webid_provider._policy import RefreshPolicy
 from webid_provider._refresh_state import KeyState
 
@@ -99,28 +99,4 @@ def replay_negative(state: KeyState, token: str, now: datetime) -> None:
         f"(repeated without calling STS: the same request failed at {failed_at}; "
         f"next attempt after {state.negative_until.isoformat()})"
     )
-    raise _again(error, note) from error
-
-
-def _again(error: Exception, note: str) -> WebIdProviderError:
-    """``error`` with ``note`` appended, of the same class and with the same attributes."""
-    if isinstance(error, ClockSkewError):
-        return ClockSkewError(f"{error} {note}", skew_seconds=error.skew_seconds)
-    assert isinstance(error, StsError)
-    if isinstance(error, StsServiceError):
-        # Still botocore's ClientError, with STS's own response, as on the first failure.
-        return StsServiceError(
-            f"{error} {note}",
-            code=error.code,
-            retryable=error.retryable,
-            request_id=error.request_id,
-            http_status=error.http_status,
-            sts_message=error.sts_message,
-            response=error.response,
-        )
-    return StsError(
-        f"{error} {note}",
-        code=error.code,
-        retryable=error.retryable,
-        request_id=error.request_id,
-    )
+    raise with_note(error, note) from error

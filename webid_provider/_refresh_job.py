@@ -17,6 +17,7 @@ import logging
 import random
 import threading
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 from webid_provider._cache import CacheEntry
@@ -61,6 +62,24 @@ def run_inline(job: Callable[[], None]) -> None:
     job()
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A refresh claimed under its key's lock (:meth:`KeyState.claim_job`), to be run once.
+
+    :param hard: retry transient STS errors (nothing usable is held), else one attempt
+    :param material: the key inputs of ``token`` as the claimer read them; ``None``: the job
+        reads the token itself
+    :param margin_seconds: the one-shot margin an adopted entry must have left
+    """
+
+    job: Future[WebIdentityResult]
+    state: KeyState
+    hard: bool
+    material: Optional[KeyMaterial] = None
+    token: Optional[str] = None
+    margin_seconds: float = 0.0
+
+
 class RefreshJobs:
     """The refresh jobs of one configuration (one refresher). Thread-safe: the key states'
     locks guard what jobs change.
@@ -95,68 +114,36 @@ class RefreshJobs:
         self._current_key = current_key
         self._switch_key = switch_key
 
-    def start(
-        self,
-        job: Future[WebIdentityResult],
-        state: KeyState,
-        material: Optional[KeyMaterial],
-        token: Optional[str],
-        *,
-        hard: bool,
-        margin_seconds: float,
-        here: bool = False,
-    ) -> None:
-        """Run a claimed job: in this thread (``here``: its caller waits anyway), else with
+    def start(self, claim: Claim, *, here: bool = False) -> None:
+        """Run a claimed refresh: in this thread (``here``: its caller waits anyway), else with
         ``run_job`` (a background thread by default)."""
-
-        def run() -> None:
-            self.execute(job, state, material, token, hard=hard, margin_seconds=margin_seconds)
-
         if here:
-            run()
+            self._execute(claim)
             return
         try:
-            self._run_job(run)
+            self._run_job(lambda: self._execute(claim))
         except RuntimeError as exc:  # no thread could be started (interpreter shutting down)
-            with state.lock:
-                state.job = None
-            job.set_exception(WebIdProviderError(f"cannot start a refresh: {exc}"))
+            with claim.state.lock:
+                claim.state.job = None
+            claim.job.set_exception(WebIdProviderError(f"cannot start a refresh: {exc}"))
 
-    def execute(
-        self,
-        job: Future[WebIdentityResult],
-        state: KeyState,
-        material: Optional[KeyMaterial],
-        token: Optional[str],
-        *,
-        hard: bool,
-        margin_seconds: float,
-    ) -> None:
-        """Run one refresh and settle ``job``; failures are recorded in the key's state.
-
-        :param material: the key inputs of ``token``; ``None``: read the token first
-        """
+    def _execute(self, claim: Claim) -> None:
+        """Run one refresh and settle its job; failures are recorded in the key's state."""
         try:
-            result = self._refresh(state, material, token, hard, margin_seconds)
+            result = self._refresh(claim)
         except BaseException as exc:
-            with state.lock:
-                state.end_job(job)
-            job.set_exception(exc)
+            with claim.state.lock:
+                claim.state.end_job(claim.job)
+            claim.job.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
             return
-        with state.lock:
-            state.end_job(job)
-        job.set_result(result)
+        with claim.state.lock:
+            claim.state.end_job(claim.job)
+        claim.job.set_result(result)
 
-    def _refresh(
-        self,
-        state: KeyState,
-        material: Optional[KeyMaterial],
-        token: Optional[str],
-        hard: bool,
-        margin_seconds: float,
-    ) -> WebIdentityResult:
+    def _refresh(self, claim: Claim) -> WebIdentityResult:
+        state, material, token = claim.state, claim.material, claim.token
         if material is None or token is None:
             try:
                 token, material = self.read_token()
@@ -172,10 +159,14 @@ class RefreshJobs:
             held = state.result
         try:
             fetched = self._fetcher.fetch(
-                material, token, held=held, hard=hard, min_remaining_seconds=margin_seconds
+                material,
+                token,
+                held=held,
+                hard=claim.hard,
+                min_remaining_seconds=claim.margin_seconds,
             )
         except (StsError, TokenSourceError, ClockSkewError) as exc:
-            self.record_failure(state, exc, token=token, hard=hard)
+            self.record_failure(state, exc, token=token, hard=claim.hard)
             raise
         return self._adopt(state, *fetched)
 

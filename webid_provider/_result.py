@@ -13,13 +13,19 @@ Security: ``repr`` never shows the secret key or the session token.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Optional
 
-_ACCOUNT_IN_ARN = re.compile(r"^arn:[^:]+:(?:sts|iam)::(\d{12}):")
+from webid_provider._fields import (
+    account_in_arn,
+    format_timestamp,
+    optional_text,
+    packed_policy_size,
+    parse_timestamp,
+    required_text,
+)
 
 
 @dataclass(frozen=True)
@@ -57,8 +63,7 @@ class WebIdentityResult:
         """The AWS account of the assumed role, parsed from the assumed-role ARN."""
         if self.assumed_role_user is None:
             return None
-        match = _ACCOUNT_IN_ARN.match(self.assumed_role_user.arn)
-        return match.group(1) if match else None
+        return account_in_arn(self.assumed_role_user.arn)
 
     @property
     def lifetime_seconds(self) -> float:
@@ -84,23 +89,20 @@ class WebIdentityResult:
         assumed = None
         if isinstance(user, Mapping):
             assumed = AssumedRoleUser(
-                arn=_text(user, "Arn"), assumed_role_id=_text(user, "AssumedRoleId")
+                arn=required_text(user, "Arn"), assumed_role_id=required_text(user, "AssumedRoleId")
             )
-        size = response.get("PackedPolicySize")
-        if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
-            raise ValueError("PackedPolicySize is not an integer")
         return cls(
-            access_key_id=_text(creds, "AccessKeyId"),
-            secret_access_key=_text(creds, "SecretAccessKey"),
-            session_token=_text(creds, "SessionToken"),
+            access_key_id=required_text(creds, "AccessKeyId"),
+            secret_access_key=required_text(creds, "SecretAccessKey"),
+            session_token=required_text(creds, "SessionToken"),
             expiration=parse_timestamp(creds.get("Expiration")),
             obtained_at=obtained_at,
             assumed_role_user=assumed,
-            subject_from_web_identity_token=_optional_text(response, "SubjectFromWebIdentityToken"),
-            audience=_optional_text(response, "Audience"),
-            provider=_optional_text(response, "Provider"),
-            source_identity=_optional_text(response, "SourceIdentity"),
-            packed_policy_size=size,
+            subject_from_web_identity_token=optional_text(response, "SubjectFromWebIdentityToken"),
+            audience=optional_text(response, "Audience"),
+            provider=optional_text(response, "Provider"),
+            source_identity=optional_text(response, "SourceIdentity"),
+            packed_policy_size=packed_policy_size(response),
         )
 
     def to_response(self) -> dict[str, Any]:
@@ -143,43 +145,3 @@ class WebIdentityResult:
             "expiry_time": format_timestamp(expiry_time or self.expiration),
             "account_id": self.account_id,
         }
-
-
-def format_timestamp(value: datetime) -> str:
-    """ISO 8601 in UTC with an explicit offset, the form botocore and the aws CLI print."""
-    return value.astimezone(timezone.utc).isoformat()
-
-
-def parse_timestamp(value: object) -> datetime:
-    """Parse an aware timestamp; naive or unparsable values are errors, never guesses.
-
-    :raises ValueError: for naive, missing or malformed timestamps
-    """
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
-        text = value.strip()
-        if text.endswith("Z"):
-            text = text[:-1] + "+00:00"
-        parsed = datetime.fromisoformat(text)
-    else:
-        raise ValueError("timestamp is missing")
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise ValueError("timestamp has no timezone")
-    return parsed.astimezone(timezone.utc)
-
-
-def _text(data: Mapping[str, Any], key: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{key} is missing")
-    return value
-
-
-def _optional_text(data: Mapping[str, Any], key: str) -> Optional[str]:
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"{key} is not a string")
-    return value

@@ -30,14 +30,7 @@ from typing import Any, Callable, Optional, Union
 from webid_provider._cache_dir import ENV_CACHE_DIR, choose_cache_dir
 from webid_provider._errors import ConfigurationError
 from webid_provider._token_spec import TokenSpec, is_text_path, token_spec
-from webid_provider._validation import (
-    validate_duration,
-    validate_policy,
-    validate_policy_arns,
-    validate_provider_id,
-    validate_role_arn,
-    validate_session_name,
-)
+from webid_provider._validation import VALIDATORS
 
 logger = logging.getLogger(__name__)
 
@@ -99,17 +92,6 @@ class WebIdentitySettings:
     cache_dir: Optional[Path] = None
     profile_name: Optional[str] = None
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
-
-
-#: option name -> its check, in the order values are judged
-VALIDATORS: dict[str, Callable[[Any], Any]] = {
-    "role_arn": validate_role_arn,
-    "role_session_name": validate_session_name,
-    "duration_seconds": validate_duration,
-    "policy": validate_policy,
-    "policy_arns": validate_policy_arns,
-    "provider_id": validate_provider_id,
-}
 
 
 def check_options(options: Mapping[str, Any]) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from webid_provider._errors import ConfigurationError
 
@@ -59,15 +59,12 @@ def validate_role_arn(value: Any) -> str:
 
 def validate_session_name(value: Any) -> Optional[str]:
     """:raises ConfigurationError: unless 2-64 characters of ``[\\w+=,.@-]``"""
-    if value is None:
-        return None
-    text = str(value).strip()
-    if not SESSION_NAME_PATTERN.match(text):
-        raise ConfigurationError(
-            f"role_session_name {text!r} must be 2-64 characters of letters, digits and _+=,.@-",
-            field="role_session_name",
-        )
-    return text
+    return _matching(
+        value,
+        SESSION_NAME_PATTERN,
+        "role_session_name",
+        "2-64 characters of letters, digits and _+=,.@-",
+    )
 
 
 def validate_duration(value: Any) -> Optional[int]:
@@ -151,13 +148,33 @@ def validate_policy_arns(value: Any) -> tuple[str, ...]:
 
 def validate_provider_id(value: Any) -> Optional[str]:
     """:raises ConfigurationError: unless a host name such as ``www.amazon.com``"""
+    return _matching(
+        value,
+        PROVIDER_ID_PATTERN,
+        "provider_id",
+        "the host name of an OAuth 2.0 provider (such as www.amazon.com), without scheme or port",
+    )
+
+
+def _matching(value: Any, pattern: re.Pattern[str], field: str, expected: str) -> Optional[str]:
+    """``value`` stripped, when it matches ``pattern``; ``None`` stays ``None``.
+
+    :raises ConfigurationError: ``<field> '<value>' must be <expected>``
+    """
     if value is None:
         return None
     text = str(value).strip()
-    if not PROVIDER_ID_PATTERN.match(text):
-        raise ConfigurationError(
-            f"provider_id {text!r} must be the host name of an OAuth 2.0 provider "
-            "(such as www.amazon.com), without scheme or port",
-            field="provider_id",
-        )
+    if not pattern.match(text):
+        raise ConfigurationError(f"{field} {text!r} must be {expected}", field=field)
     return text
+
+
+#: option name -> its check, in the order the settings judge values
+VALIDATORS: dict[str, Callable[[Any], Any]] = {
+    "role_arn": validate_role_arn,
+    "role_session_name": validate_session_name,
+    "duration_seconds": validate_duration,
+    "policy": validate_policy,
+    "policy_arns": validate_policy_arns,
+    "provider_id": validate_provider_id,
+}

@@ -57,14 +57,7 @@ from webid_provider._tokens import (
     refuse_expired,
     refuse_provider_id_with_jwt,
 )
-from webid_provider._validation import (
-    validate_duration,
-    validate_policy,
-    validate_policy_arns,
-    validate_provider_id,
-    validate_role_arn,
-    validate_session_name,
-)
+from webid_provider._validation import VALIDATORS
 
 OPERATION = "AssumeRoleWithWebIdentity"
 DEFAULT_TIMEOUT_SECONDS = 60
@@ -198,8 +191,7 @@ def build_params(args: argparse.Namespace) -> dict[str, Any]:
     if missing:
         raise UsageError(f"the following arguments are required: {', '.join(missing)}")
     params: dict[str, Any] = {
-        "RoleArn": validate_role_arn(given["RoleArn"]),
-        "RoleSessionName": validate_session_name(given["RoleSessionName"]),
+        key: VALIDATORS[_OPTION_OF[key]](given[key]) for key in ("RoleArn", "RoleSessionName")
     }
     if token_file is not None:
         source = FileTokenSource(os.path.expanduser(token_file))
@@ -208,24 +200,16 @@ def build_params(args: argparse.Namespace) -> dict[str, Any]:
         described = "--web-identity-token"
         token = check_token(str(given["WebIdentityToken"]), described)
     params["WebIdentityToken"] = token
-    for key, validate in _OPTIONAL_PARAMS.items():
+    for key in _OPTIONAL_PARAMS:
         if given.get(key) is not None:
-            params[key] = validate(given[key])
+            value = VALIDATORS[_OPTION_OF[key]](given[key])
+            params[key] = [{"arn": arn} for arn in value] if key == "PolicyArns" else value
     _check_token_claims(token, params.get("ProviderId"), described)
     return params
 
 
-def _policy_arn_params(value: Any) -> list[dict[str, str]]:
-    return [{"arn": arn} for arn in validate_policy_arns(value)]
-
-
-#: the optional parameters and their checks, in the order they are judged
-_OPTIONAL_PARAMS: dict[str, Callable[[Any], Any]] = {
-    "ProviderId": validate_provider_id,
-    "PolicyArns": _policy_arn_params,
-    "Policy": validate_policy,
-    "DurationSeconds": validate_duration,
-}
+#: the optional parameters, in the order they are judged
+_OPTIONAL_PARAMS = ("ProviderId", "PolicyArns", "Policy", "DurationSeconds")
 
 
 def _option(key: str) -> str:

@@ -35,9 +35,9 @@ from webid_provider._cli._common import (
 )
 from webid_provider._cli._inspect import entry_state, human_seconds
 from webid_provider._clock import utc_now
+from webid_provider._fields import format_timestamp
 from webid_provider._policy import RefreshPolicy
 from webid_provider._provider import WebIdentityProvider
-from webid_provider._result import format_timestamp
 from webid_provider._settings import DEFAULT_CACHE_DIR, resolve_cache_dir
 
 

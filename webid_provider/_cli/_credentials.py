@@ -58,9 +58,10 @@ from webid_provider._cli._fingerprint import (
 )
 from webid_provider._clock import Clock, utc_now
 from webid_provider._errors import ConfigurationError, WebIdProviderError
+from webid_provider._fields import format_timestamp
 from webid_provider._margin import effective_margin
 from webid_provider._provider import WebIdentityProvider
-from webid_provider._result import WebIdentityResult, format_timestamp
+from webid_provider._result import WebIdentityResult
 
 ENV_FORMATS = ("shell", "dotenv", "json")
 _DOTENV_SAFE = re.compile(r"^[A-Za-z0-9_/+=:.,@%-]*$")

@@ -14,11 +14,11 @@ give without calling STS:
 4. the cache entry of the recorded key is ours, well-formed, before its refresh time, and has
    the consumer margin left (:mod:`webid_provider._cli._margin`).
 
-The entry is read by the rules of :mod:`webid_provider._cache` and
-:meth:`webid_provider._result.WebIdentityResult.from_response`, restated here because both
-modules import ``dataclasses`` (and the cache botocore, through the package's errors), which
-would cost more than the rest of this path; the unit tests check that both accept and refuse
-the same entries and print the same document.
+The entry is read by the rules of :mod:`webid_provider._entries`: the fields of the response
+with the same functions (:mod:`webid_provider._fields`), the envelope (version, key, names)
+restated here because that module imports ``dataclasses`` and, through the package's errors,
+botocore, which would cost more than the rest of this path; the unit tests check that both
+accept and refuse the same entries and print the same document.
 
 Anything else returns ``None`` and the full path runs (and rewrites the record). Nothing here
 raises for bad input or hostile files: doubt is a fallback, never an error.
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -45,6 +44,14 @@ from webid_provider._cli._fingerprint import (
     fingerprint,
     read_followed_file,
     read_index,
+)
+from webid_provider._fields import (
+    OPTIONAL_TEXT_FIELDS,
+    account_in_arn,
+    optional_text,
+    packed_policy_size,
+    parse_timestamp,
+    required_text,
 )
 from webid_provider._files import read_private_file
 from webid_provider._jwt import peek_claims, token_identity
@@ -62,8 +69,6 @@ _ENTRY_VERSION = 1
 _MIN_TOKEN_CHARS, _MAX_TOKEN_CHARS = 4, 20000
 #: never hand out an entry this close to expiry (the refresher's stop point is at most 60 s)
 _MIN_SECONDS_LEFT = 60.0
-_ACCOUNT_IN_ARN = re.compile(r"^arn:[^:]+:(?:sts|iam)::(\d{12}):")  # as webid_provider._result
-_OPTIONAL_TEXT = ("SubjectFromWebIdentityToken", "Audience", "Provider", "SourceIdentity")
 
 
 class CachedCredentials(NamedTuple):
@@ -180,39 +185,16 @@ def _parse_entry(document: Any, key: str) -> Optional[CachedCredentials]:
     account_id = None
     user = response.get("AssumedRoleUser")
     if isinstance(user, dict):
-        _text(user, "AssumedRoleId")
-        match = _ACCOUNT_IN_ARN.match(_text(user, "Arn"))
-        account_id = match.group(1) if match else None
-    size = response.get("PackedPolicySize")
-    if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
-        return None
-    if any(not isinstance(response.get(name), (str, type(None))) for name in _OPTIONAL_TEXT):
-        return None
+        required_text(user, "AssumedRoleId")
+        account_id = account_in_arn(required_text(user, "Arn"))
+    packed_policy_size(response)
+    for name in OPTIONAL_TEXT_FIELDS:
+        optional_text(response, name)
     return CachedCredentials(
-        access_key_id=_text(credentials, "AccessKeyId"),
-        secret_access_key=_text(credentials, "SecretAccessKey"),
-        session_token=_text(credentials, "SessionToken"),
+        access_key_id=required_text(credentials, "AccessKeyId"),
+        secret_access_key=required_text(credentials, "SecretAccessKey"),
+        session_token=required_text(credentials, "SessionToken"),
         expiration=parse_timestamp(credentials.get("Expiration")),
         refresh_at=parse_timestamp(document.get("RefreshAt")),
         account_id=account_id,
     )
-
-
-def parse_timestamp(value: object) -> datetime:
-    """As :func:`webid_provider._result.parse_timestamp`: aware ISO 8601, else ``ValueError``."""
-    if not isinstance(value, str):
-        raise ValueError("timestamp is missing")
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise ValueError("timestamp has no timezone")
-    return parsed.astimezone(timezone.utc)
-
-
-def _text(data: dict[str, Any], key: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{key} is missing")
-    return value

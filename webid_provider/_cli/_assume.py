@@ -33,6 +33,7 @@ from botocore.config import Config
 from botocore.exceptions import NoRegionError
 from botocore.utils import parse_timestamp
 
+from webid_provider._cli import _yaml
 from webid_provider._cli._common import (
     UsageError,
     is_arn_item,
@@ -140,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
             f"output format {output!r} from the configuration is not one of "
             f"{', '.join(OUTPUT_FORMATS)}"
         )
+    if output.startswith("yaml"):
+        _yaml.require(f"--output {output}")  # before the call, not after it
     show = _printer(stdout, output, query, args.color)
     if args.generate_cli_skeleton == "output":
         show(OUTPUT_SKELETON)
@@ -250,7 +253,7 @@ def _input_document(args: argparse.Namespace) -> dict[str, Any]:
         document = load_json(read_param(args.cli_input_json, option), option)
     elif args.cli_input_yaml is not None:
         option = "--cli-input-yaml"
-        document = _load_yaml(read_param(args.cli_input_yaml, option), option)
+        document = _yaml.load(read_param(args.cli_input_yaml, option), option)
     else:
         return {}
     if not isinstance(document, dict):
@@ -285,24 +288,6 @@ def _shape_problem(document: dict[str, Any]) -> Optional[str]:
     if arns is not None and not (isinstance(arns, list) and all(map(is_arn_item, arns))):
         return 'PolicyArns must be a list of {"arn": "..."}'
     return None
-
-
-def _load_yaml(text: str, option: str) -> Any:
-    try:
-        import yaml
-    except ImportError as exc:
-        raise UsageError(
-            f"argument {option} needs PyYAML: pip install 'webid-provider[cli]' (from a "
-            "checkout: pip install '.[cli]'), or use --cli-input-json"
-        ) from exc
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        # str(exc) quotes the offending line, which may hold the token: keep only the position.
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise UsageError(f"argument {option}: invalid YAML: {problem}{where}") from exc
 
 
 def _configured_output(session: Any) -> str:

@@ -1,15 +1,13 @@
 """Print a response the way the aws CLI does: json, text, table, yaml, yaml-stream, ``--query``.
 
-``json``, ``text`` and ``table`` follow awscli v1 (``awscli/formatter.py``, ``awscli/text.py``,
-``awscli/table.py``) rule for rule: ``ResponseMetadata`` is dropped, the JMESPath ``--query``
-is applied, JSON is indented by 4 with non-ASCII kept, text rows are tab-separated with scalar
-keys sorted and nested keys as upper-cased row prefixes. ``yaml`` and ``yaml-stream`` follow
-awscli v2 (block YAML with sorted keys; ``yaml-stream`` wraps the document in a list). Timestamps
-arrive as the strings STS sent (see :mod:`webid_provider._cli._assume`), so they print as the aws
-CLI prints them; a ``datetime`` that reaches a formatter is printed in ISO 8601 like awscli's
-JSON encoder does.
-
-awscli is a test-only dependency: nothing here imports it; the unit tests compare both.
+``ResponseMetadata`` is dropped and the JMESPath ``--query`` applied first, as awscli does. Each
+format then comes from where it can be had exactly: ``json`` from the standard library
+(indented by 4, non-ASCII kept, datetimes in ISO 8601 like awscli's encoder), ``yaml`` and
+``yaml-stream`` from PyYAML with the aws CLI v2's dumper settings (:mod:`webid_provider._cli.
+_yaml`; ``yaml-stream`` wraps the document in a list), ``text`` and ``table`` from
+:mod:`webid_provider._cli._layouts`, hand-written because no library reproduces awscli's
+layouts and awscli itself is a test-only dependency. Timestamps arrive as the strings STS sent
+(see :mod:`webid_provider._cli._assume`), so they print as the aws CLI prints them.
 
 Security: formatters print what they are given. The ``assume-role-with-web-identity`` command
 prints credentials on purpose (that is its job, as for the aws CLI); nothing else here does.
@@ -25,7 +23,7 @@ from typing import Any, Optional, TextIO
 import jmespath
 from jmespath.exceptions import JMESPathError
 
-from webid_provider._cli import _table, _yaml
+from webid_provider._cli import _layouts, _yaml
 from webid_provider._cli._common import UsageError
 
 OUTPUT_FORMATS = ("json", "text", "table", "yaml", "yaml-stream")
@@ -55,76 +53,6 @@ def json_default(value: object) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
-def format_text(data: Any, stream: TextIO) -> None:
-    """awscli's text output."""
-    _text(data, stream, None, None)
-
-
-def _text(item: Any, stream: TextIO, identifier: Optional[str], keys: Optional[list[str]]) -> None:
-    if isinstance(item, dict):
-        _text_dict(item, stream, identifier, keys)
-    elif isinstance(item, list):
-        _text_list(item, stream, identifier)
-    else:
-        stream.write(f"{item}\n")
-
-
-def _text_list(items: list[Any], stream: TextIO, identifier: Optional[str]) -> None:
-    if not items:
-        return
-    if any(isinstance(el, dict) for el in items):
-        all_keys = sorted(
-            {
-                key
-                for el in items
-                if isinstance(el, dict)
-                for key, value in el.items()
-                if not isinstance(value, (dict, list))
-            }
-        )
-        for element in items:
-            _text(element, stream, identifier, all_keys)
-    elif any(isinstance(el, list) for el in items):
-        scalars = [el for el in items if not isinstance(el, (list, dict))]
-        others = [el for el in items if isinstance(el, (list, dict))]
-        if scalars:
-            _text_scalar_list(scalars, stream, identifier)
-        for other in others:
-            _text(other, stream, identifier, None)
-    else:
-        _text_scalar_list(items, stream, identifier)
-
-
-def _text_scalar_list(items: list[Any], stream: TextIO, identifier: Optional[str]) -> None:
-    if identifier is not None:
-        for item in items:
-            stream.write(f"{identifier.upper()}\t{item}\n")
-    else:
-        stream.write("\t".join(str(item) for item in items) + "\n")
-
-
-def _text_dict(
-    item: dict[str, Any], stream: TextIO, identifier: Optional[str], keys: Optional[list[str]]
-) -> None:
-    scalars: list[str] = []
-    nested: list[tuple[str, Any]] = []
-    if keys is None:
-        for key, value in sorted(item.items()):
-            if isinstance(value, (dict, list)):
-                nested.append((key, value))
-            else:
-                scalars.append(str(value))
-    else:
-        scalars = [str(item.get(key, "")) for key in keys]
-        nested = [(key, item[key]) for key in sorted(set(item) - set(keys))]
-    if scalars:
-        if identifier is not None:
-            scalars.insert(0, identifier.upper())
-        stream.write("\t".join(scalars) + "\n")
-    for name, value in nested:
-        _text(value, stream, name, None)
-
-
 def format_response(
     response: Any,
     stream: TextIO,
@@ -152,11 +80,11 @@ def format_response(
             json.dump(data, stream, indent=4, default=json_default, ensure_ascii=False)
             stream.write("\n")
     elif output == "text":
-        format_text(data, stream)
+        _layouts.format_text(data, stream)
     elif output == "table":
-        width = _table.terminal_width() if terminal_width is None else terminal_width
+        width = _layouts.terminal_width() if terminal_width is None else terminal_width
         use_color = color == "on" or (color == "auto" and is_terminal)
-        _table.render_table(command_name, data, stream, width=width, color=use_color)
+        _layouts.render_table(command_name, data, stream, width=width, color=use_color)
     elif output == "yaml":
         if data != {}:
             stream.write(_yaml.dump(data))

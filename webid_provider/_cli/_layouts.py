@@ -1,16 +1,14 @@
-"""The ``--output table`` layout of the aws CLI, reproduced without importing awscli.
+"""The aws CLI's ``text`` and ``table`` output layouts, hand-written.
 
-awscli (v1, ``awscli/table.py`` and ``TableFormatter`` in ``awscli/formatter.py``) renders any
-response as nested sections: a dict's scalar keys become one row under a header (or a
-vertical key/value list when the table would be wider than the terminal), non-scalar keys
-become indented sub-sections, sorted by key. This module follows that algorithm step by
-step, including its rounding of column widths, so ``webid-provider
-assume-role-with-web-identity --output table`` prints what ``aws sts
-assume-role-with-web-identity --output table`` prints for the same response.
+No library reproduces them: they are awscli's own algorithms (v1, ``awscli/text.py`` and
+``awscli/table.py`` with ``TableFormatter`` in ``awscli/formatter.py``), and awscli is a
+test-only dependency of this project, so they are ported here step by step.
 ``tests/unit/test_cli.py`` renders recorded responses through both and compares them.
 
-awscli is a test-only dependency of this project, so the algorithm is ported here rather than
-imported.
+* ``text``: tab-separated rows, scalar keys sorted, nested keys as upper-cased row prefixes.
+* ``table``: a dict's scalar keys become one row under a header (or a vertical key/value list
+  when the table would be wider than the terminal), non-scalar keys indented sub-sections,
+  sorted by key, with awscli's rounding of column widths.
 
 Security: this module formats whatever it is given; callers decide what to print.
 """
@@ -329,3 +327,73 @@ def render_table(
     table = MultiTable(width, ColorStyler() if color else Styler())
     if TableBuilder(table).build(title, data):
         table.render(stream)
+
+
+def format_text(data: Any, stream: TextIO) -> None:
+    """awscli's text output."""
+    _text(data, stream, None, None)
+
+
+def _text(item: Any, stream: TextIO, identifier: Optional[str], keys: Optional[list[str]]) -> None:
+    if isinstance(item, dict):
+        _text_dict(item, stream, identifier, keys)
+    elif isinstance(item, list):
+        _text_list(item, stream, identifier)
+    else:
+        stream.write(f"{item}\n")
+
+
+def _text_list(items: list[Any], stream: TextIO, identifier: Optional[str]) -> None:
+    if not items:
+        return
+    if any(isinstance(el, dict) for el in items):
+        all_keys = sorted(
+            {
+                key
+                for el in items
+                if isinstance(el, dict)
+                for key, value in el.items()
+                if not isinstance(value, (dict, list))
+            }
+        )
+        for element in items:
+            _text(element, stream, identifier, all_keys)
+    elif any(isinstance(el, list) for el in items):
+        scalars = [el for el in items if not isinstance(el, (list, dict))]
+        others = [el for el in items if isinstance(el, (list, dict))]
+        if scalars:
+            _text_scalar_list(scalars, stream, identifier)
+        for other in others:
+            _text(other, stream, identifier, None)
+    else:
+        _text_scalar_list(items, stream, identifier)
+
+
+def _text_scalar_list(items: list[Any], stream: TextIO, identifier: Optional[str]) -> None:
+    if identifier is not None:
+        for item in items:
+            stream.write(f"{identifier.upper()}\t{item}\n")
+    else:
+        stream.write("\t".join(str(item) for item in items) + "\n")
+
+
+def _text_dict(
+    item: dict[str, Any], stream: TextIO, identifier: Optional[str], keys: Optional[list[str]]
+) -> None:
+    scalars: list[str] = []
+    nested: list[tuple[str, Any]] = []
+    if keys is None:
+        for key, value in sorted(item.items()):
+            if isinstance(value, (dict, list)):
+                nested.append((key, value))
+            else:
+                scalars.append(str(value))
+    else:
+        scalars = [str(item.get(key, "")) for key in keys]
+        nested = [(key, item[key]) for key in sorted(set(item) - set(keys))]
+    if scalars:
+        if identifier is not None:
+            scalars.insert(0, identifier.upper())
+        stream.write("\t".join(scalars) + "\n")
+    for name, value in nested:
+        _text(value, stream, name, None)

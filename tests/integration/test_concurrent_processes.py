@@ -206,6 +206,8 @@ class ExThread(threading.Thread):
 
     def join(self, timeout: Optional[float] = None) -> None:
         super().join(timeout)
+        if self.is_alive():
+            raise AssertionError(f"the thread still runs after {timeout} s")
         if self.error is not None:
             raise self.error
 
@@ -224,8 +226,7 @@ def test_64_threads_on_a_cold_cache_make_one_call(irsa_env: Any) -> None:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=60)
-    webid_provider.unregister()
+        thread.join(timeout=60)  # registration is undone by the autouse fixture, whatever fails
     assert irsa_env.emulator.assume_count == 1
     assert len({t.value for t in threads}) == 1
 

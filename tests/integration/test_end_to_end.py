@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +25,6 @@ def _credentials(session: Any) -> Any:
 
 
 ROLE = "arn:aws:iam::123456789012:role/webid-test"
-
-
-@pytest.fixture(autouse=True)
-def _unregister() -> Iterator[None]:
-    yield
-    webid_provider.unregister()
 
 
 def _write_config(path: Path, text: str) -> None:

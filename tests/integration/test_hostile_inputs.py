@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -44,12 +43,6 @@ SERVE = textwrap.dedent(
     print(boto3.Session().get_credentials().get_frozen_credentials().access_key)
     """
 )
-
-
-@pytest.fixture(autouse=True)
-def _unregister() -> Iterator[None]:
-    yield
-    webid_provider.unregister()
 
 
 def _env(irsa_env: Any, **changes: str) -> dict[str, str]:

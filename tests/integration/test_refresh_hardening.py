@@ -20,6 +20,8 @@ from typing import Any
 import filelock
 import pytest
 
+from webid_provider._cache import CredentialCache
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 # Get credentials through register() and print the access key and the key of the one cache
@@ -129,7 +131,8 @@ def test_cold_processes_adopt_the_entry_a_stuck_lock_holder_wrote(
     entry = irsa_env.cache_dir / f"{first['key']}.json"
     saved = entry.read_bytes()
     entry.unlink()
-    holder = filelock.FileLock(str(irsa_env.cache_dir / f"{first['key']}.lock"))
+    # The lock file the cache takes for this key (keys share 256 lock files).
+    holder = filelock.FileLock(str(CredentialCache(irsa_env.cache_dir).lock_path(first["key"])))
     holder.acquire()  # a process that took the lock, wrote the entry, and then hung
     try:
         processes = [
@@ -250,7 +253,6 @@ def test_a_thread_mid_refresh_does_not_hold_up_other_sessions(irsa_env: Any) -> 
 
 
 def test_lock_waits_are_bounded_by_the_configured_timeout(tmp_path: Path) -> None:
-    from webid_provider._cache import CredentialCache
 
     cache = CredentialCache(tmp_path / "cache", lock_timeout_seconds=0.6)
     holder_ready = threading.Event()

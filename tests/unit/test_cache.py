@@ -97,6 +97,8 @@ class ExThread(threading.Thread):
 
     def join(self, timeout: Optional[float] = None) -> None:
         super().join(timeout)
+        if self.is_alive():
+            raise AssertionError(f"the thread still runs after {timeout} s")
         if self.error is not None:
             raise self.error
 

@@ -1,8 +1,10 @@
 """The host-wide credential cache: file layout, permissions, atomic writes, the lock.
 
-One JSON file per key holds the latest STS result (every output field, never the token) and a
-sibling ``.lock`` file is locked with ``filelock`` while one process refreshes, so N processes
-on a host make one STS call (DESIGN.md, "Cache"; botocore's ``JSONFileCache`` has no lock).
+One JSON file per key (:mod:`webid_provider._cache_key` makes the keys, :mod:`webid_provider.
+_entries` owns the format) holds the latest STS result (every output field, never the token),
+and a lock file beside it is locked with ``filelock`` while one process refreshes, so N
+processes on a host make one STS call (DESIGN.md, "Cache"; botocore's ``JSONFileCache`` has no
+lock). Keys share 256 lock files (:meth:`CredentialCache.lock_path`).
 
 Security, because the directory is a trust boundary (botocore PR #3753, issue 11):
 

@@ -53,7 +53,7 @@ logger = logging.getLogger(__name__)
 class WebIdentityProvider(CredentialProvider):
     """Loads web identity credentials for one botocore session.
 
-    ``load()`` returns :class:`~webid_provider._refresh.WebIdentityCredentials` or ``None`` (no
+    ``load()`` returns :class:`~webid_provider._credentials.WebIdentityCredentials` or ``None`` (no
     token source configured); it makes no network call and reads no token.
 
     :param session: the botocore session whose profile, region and endpoint settings apply

@@ -107,9 +107,7 @@ class WebIdentityRefresher:
         self.clock = clock
         self.policy = policy
         self.retry_policy = retry_policy
-        self._endpoint = endpoint
         self._rng = rng or random.Random()
-        self._run_job = run_job
         self._fingerprint = settings_fingerprint(settings, endpoint=endpoint)
         self._key: Optional[str] = None
         self._jobs = RefreshJobs(

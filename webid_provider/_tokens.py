@@ -1,4 +1,4 @@
-"""Token sources, and an unverified peek at a token's claims.
+"""Token sources, and what a token's unverified claims decide before any STS call.
 
 A token is fetched again for every STS call and never cached: Kubernetes rotates projected
 service-account tokens by swapping a ``..data`` symlink, CI tokens are minted per job, and an
@@ -19,7 +19,10 @@ IdP SDK refreshes its own. Sources:
 Claims are read *without verifying the signature* (STS verifies the token) by
 :mod:`webid_provider._jwt`, which this module re-exports (``TokenClaims``, ``peek_claims``,
 ``token_identity``, ``default_session_name``); we only use claims for cache keys, default
-session names and messages such as "token expired at ...".
+session names, and to refuse locally what STS would refuse: a JWT past its ``exp``
+(:func:`refuse_expired`) and ``provider_id`` with a JWT (:func:`refuse_provider_id_with_jwt`),
+for the refresher and ``assume-role-with-web-identity`` alike. Sources are named in messages
+by :func:`webid_provider._token_spec.describe_token_source`.
 
 Security: no token, stdout or token fragment ever reaches a log line or an exception. A
 command's stderr excerpt is included in errors because that is how users debug it, but a

@@ -87,7 +87,11 @@ def validate_duration(value: Any) -> Optional[int]:
 
 
 def validate_policy(value: Any) -> Optional[str]:
-    """Accept a JSON string or a dict; return compact JSON.
+    """Accept a JSON object as text or as a dict, as the text STS will get.
+
+    A dict is written as compact JSON with sorted keys; a string is returned stripped of
+    surrounding whitespace but otherwise as given (STS counts its characters as sent). The
+    cache key compares policies parsed, so equal policies share an entry either way.
 
     :raises ConfigurationError: for invalid JSON, a non-object, or more than 2048 characters
     """

@@ -4,7 +4,7 @@ container endpoint.
 Both hand credentials to an SDK that decides by itself when to ask again (botocore: once fewer
 than 15 minutes are left). :func:`credentials_with_margin` is the one place that decides what
 they hand out: credentials with at least the consumer margin left when a refresh can provide
-them (:mod:`webid_provider._cli._margin`: the margin plus jitter, none for sessions too short to
+them (:mod:`webid_provider._margin`: the margin plus jitter, none for sessions too short to
 outlive it), else the usable credentials in hand. The refresh itself is
 :meth:`~webid_provider._refresh.WebIdentityRefresher.get`: one STS call per host under the file
 lock, a newer entry another process wrote adopted instead, static stability on failure.

@@ -2,7 +2,7 @@
 
 ``credential_process`` (botocore's ``ProcessProvider`` and every other SDK): ``Version`` 1,
 ``AccessKeyId``, ``SecretAccessKey``, ``SessionToken``, ``Expiration`` (ISO 8601, as
-:func:`webid_provider._result.format_timestamp` writes it) and ``AccountId`` when the
+:func:`webid_provider._fields.format_timestamp` writes it) and ``AccountId`` when the
 assumed-role ARN gives it.
 
 Container credentials (``AWS_CONTAINER_CREDENTIALS_FULL_URI``; botocore's

@@ -12,7 +12,7 @@ give without calling STS:
    and AWS config files (:mod:`webid_provider._cli._fingerprint`; written by the full path);
 3. the token file it names still holds a token of the recorded identity;
 4. the cache entry of the recorded key is ours, well-formed, before its refresh time, and has
-   the consumer margin left (:mod:`webid_provider._cli._margin`).
+   the consumer margin left (:mod:`webid_provider._margin`).
 
 The entry is read by the rules of :mod:`webid_provider._entries`: the fields of the response
 with the same functions (:mod:`webid_provider._fields`), the envelope (version, key, names)

@@ -4,7 +4,7 @@ It resolves the settings as the provider does and shows each value with its orig
 (argument, environment variable, profile key), reads the token once to show its source, type
 and claims (issuer, subject, audience, issued-at, expiry and time left), computes the cache key
 and shows the cache entry's state (expiration, when a new process would refresh it per
-:class:`~webid_provider._refresh.RefreshPolicy`, when it stops being used), and says what the next
+:class:`~webid_provider._policy.RefreshPolicy`, when it stops being used), and says what the next
 credential request would do: serve from the cache, call STS (and why), or fail (and why).
 
 Exit status: 0 when the next request can succeed as far as can be told locally; 2 when it

@@ -199,5 +199,5 @@ if hasattr(os, "register_at_fork"):
 
 
 def clear_memory_state() -> None:
-    """Forget every in-process result, as a new process would start (tests)."""
+    """Forget every in-process result, as a new process would start (tests, benchmarks)."""
     registry.reset()

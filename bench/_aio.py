@@ -141,7 +141,7 @@ async def _warm(mode: str, iterations: int) -> dict[str, list[float]]:
         "memory_seconds": [run[1] for run in runs],
     }
     if mode == OURS:
-        from webid_provider.refresh import clear_memory_state
+        from webid_provider._refresh_state import clear_memory_state
 
         disk = []
         for _ in range(iterations):

@@ -143,8 +143,8 @@ def spawns_worker(args: argparse.Namespace) -> dict[str, Any]:
     import botocore.session
     from botocore.credentials import ProcessProvider
 
-    from webid_provider.cli import _credentials, _fast, _main
-    from webid_provider.refresh import clear_memory_state
+    from webid_provider._cli import _credentials, _fast, _main
+    from webid_provider._refresh_state import clear_memory_state
 
     clock = VirtualClock(datetime.now(timezone.utc))
     counts = {"spawns": 0, "full": 0, "sts_calls": 0}

@@ -166,7 +166,7 @@ def warm(args: argparse.Namespace) -> dict[str, Any]:
         "memory_seconds": [run[1] for run in runs],
     }
     if args.mode == OURS:
-        from webid_provider.refresh import clear_memory_state
+        from webid_provider._refresh_state import clear_memory_state
 
         disk = []
         for _ in range(args.iterations):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from webid_provider.refresh import clear_memory_state
+import webid_provider
+from webid_provider._refresh_state import clear_memory_state
 
 _AWS_VARIABLES_TO_CLEAR = [name for name in os.environ if name.startswith("AWS_")] + [
     "WEBID_PROVIDER_CACHE_DIR",
@@ -32,7 +33,8 @@ class FakeClock:
 
 @pytest.fixture(autouse=True)
 def _clean_aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No test sees the developer's AWS settings, HOME or cache, or another test's memory."""
+    """No test sees the developer's AWS settings, HOME or cache, or another test's memory or
+    registration (``register()`` is undone here even when the test failed half-way)."""
     for name in _AWS_VARIABLES_TO_CLEAR:
         monkeypatch.delenv(name, raising=False)
     config = tmp_path / "aws-config"
@@ -43,6 +45,7 @@ def _clean_aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> I
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     clear_memory_state()
     yield
+    webid_provider.unregister()
     clear_memory_state()
 
 

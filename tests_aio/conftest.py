@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import webid_provider
-from webid_provider.refresh import clear_memory_state
+from webid_provider._refresh_state import clear_memory_state
 
 _AWS_VARIABLES_TO_CLEAR = [name for name in os.environ if name.startswith("AWS_")] + [
     "WEBID_PROVIDER_CACHE_DIR",

@@ -16,7 +16,7 @@ from aiobotocore.session import get_session
 
 import webid_provider
 from tests_aio._support import run
-from webid_provider.refresh import clear_memory_state
+from webid_provider._refresh_state import clear_memory_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

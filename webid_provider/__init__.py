@@ -10,12 +10,14 @@ cache, and ``--version``, without paying for botocore's import.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from webid_provider import _lazy
 
 if TYPE_CHECKING:
     from webid_provider._aio import aioboto3_session
-    from webid_provider.errors import (
+    from webid_provider._credentials import WebIdentityCredentials
+    from webid_provider._errors import (
         ClockSkewError,
         ConfigurationError,
         StsError,
@@ -23,16 +25,10 @@ if TYPE_CHECKING:
         TokenSourceError,
         WebIdProviderError,
     )
-    from webid_provider.policy import RefreshPolicy
-    from webid_provider.provider import (
-        WebIdentityProvider,
-        install,
-        register,
-        session,
-        unregister,
-    )
-    from webid_provider.refresh import WebIdentityCredentials
-    from webid_provider.result import AssumedRoleUser, WebIdentityResult
+    from webid_provider._policy import RefreshPolicy
+    from webid_provider._provider import WebIdentityProvider
+    from webid_provider._register import install, register, session, unregister
+    from webid_provider._result import AssumedRoleUser, WebIdentityResult
 
 __version__ = "0.1.0"
 
@@ -58,33 +54,28 @@ __all__ = [
 
 #: public name -> the module that defines it (the TYPE_CHECKING imports above, for importing)
 _LAZY = {
-    "AssumedRoleUser": "webid_provider.result",
-    "ClockSkewError": "webid_provider.errors",
-    "ConfigurationError": "webid_provider.errors",
-    "RefreshPolicy": "webid_provider.policy",
-    "StsError": "webid_provider.errors",
-    "StsServiceError": "webid_provider.errors",
-    "TokenSourceError": "webid_provider.errors",
-    "WebIdProviderError": "webid_provider.errors",
-    "WebIdentityCredentials": "webid_provider.refresh",
-    "WebIdentityProvider": "webid_provider.provider",
-    "WebIdentityResult": "webid_provider.result",
+    "AssumedRoleUser": "webid_provider._result",
+    "ClockSkewError": "webid_provider._errors",
+    "ConfigurationError": "webid_provider._errors",
+    "RefreshPolicy": "webid_provider._policy",
+    "StsError": "webid_provider._errors",
+    "StsServiceError": "webid_provider._errors",
+    "TokenSourceError": "webid_provider._errors",
+    "WebIdProviderError": "webid_provider._errors",
+    "WebIdentityCredentials": "webid_provider._credentials",
+    "WebIdentityProvider": "webid_provider._provider",
+    "WebIdentityResult": "webid_provider._result",
     "aioboto3_session": "webid_provider._aio",
-    "install": "webid_provider.provider",
-    "register": "webid_provider.provider",
-    "session": "webid_provider.provider",
-    "unregister": "webid_provider.provider",
+    "install": "webid_provider._register",
+    "register": "webid_provider._register",
+    "session": "webid_provider._register",
+    "unregister": "webid_provider._register",
 }
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+    return _lazy.load(globals(), _LAZY, name)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return _lazy.names(globals(), __all__)

@@ -64,7 +64,7 @@ def aioboto3_session(
         raise ImportError(
             f"aioboto3_session() needs aioboto3, which is not installed: {AIOBOTO3_INSTALL_HINT}"
         ) from exc
-    from webid_provider.provider import install
+    from webid_provider._register import install
 
     botocore_session = AioSession()
     install(botocore_session, **options)

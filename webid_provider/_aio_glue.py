@@ -1,6 +1,6 @@
 """aiobotocore sessions (and so aioboto3 and s3fs) on the same refresher as the sync path.
 
-There is one refresh procedure (:class:`~webid_provider.refresh.WebIdentityRefresher`: one
+There is one refresh procedure (:class:`~webid_provider._refresh.WebIdentityRefresher`: one
 in-process state per cache key, one cache entry format, one file lock, one policy). This
 module only lets an event loop use it without ever blocking:
 
@@ -44,19 +44,16 @@ from aiobotocore.config import AioConfig
 from aiobotocore.utils import create_nested_client
 
 from webid_provider._aiobotocore import WindowedAioDeferredCredentials, own_credential_resolver
-from webid_provider.errors import StsError, WebIdProviderError
-from webid_provider.provider import ASSUME_ROLE, WebIdentityProvider
-from webid_provider.refresh import (
-    METHOD,
-    Clock,
-    PendingRefresh,
-    RefreshPolicy,
-    WebIdentityRefresher,
-    utc_now,
-)
-from webid_provider.result import WebIdentityResult
-from webid_provider.settings import TOKEN_OPTIONS
-from webid_provider.sts import RetryPolicy
+from webid_provider._chain import chain_position
+from webid_provider._clock import Clock, utc_now
+from webid_provider._credentials import METHOD
+from webid_provider._errors import StsError, WebIdProviderError
+from webid_provider._policy import RefreshPolicy
+from webid_provider._provider import WebIdentityProvider
+from webid_provider._refresh import WebIdentityRefresher
+from webid_provider._refresh_wait import PendingRefresh
+from webid_provider._result import WebIdentityResult
+from webid_provider._sts import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -130,17 +127,12 @@ class AioWebIdentityCredentials(WindowedAioDeferredCredentials):
         assert latest is not None  # get_frozen_credentials raised otherwise
         return latest
 
-    @property
-    def refresher(self) -> WebIdentityRefresher:
-        """The refresh policy object behind these credentials (read-only use)."""
-        return self._webid_refresher
-
 
 class AioWebIdentityProvider:
     """The credential provider in an aiobotocore session's chain (its ``load`` is awaited).
 
     Settings, token source, cache and refresher come from the sync
-    :class:`~webid_provider.provider.WebIdentityProvider` for the same session, so both paths
+    :class:`~webid_provider._provider.WebIdentityProvider` for the same session, so both paths
     resolve the same options the same way; only the credentials object differs.
     """
 
@@ -186,7 +178,7 @@ class AioWebIdentityProvider:
 
 def build_resolver(session: Any, options: Mapping[str, Any]) -> Any:
     """aiobotocore's own resolver for ``session`` with our provider where the sync path puts
-    it (see :mod:`webid_provider.provider`): just before ``assume-role``, or first when a token
+    it (see :mod:`webid_provider._chain`): just before ``assume-role``, or first when a token
     source is passed in code. aiobotocore's own web identity provider stays in the chain after
     ours, as botocore's does in the sync chain (code looks it up by name); it never answers in
     our place.
@@ -195,11 +187,7 @@ def build_resolver(session: Any, options: Mapping[str, Any]) -> Any:
     stays aiobotocore's own (its ``AioAssumeRoleProvider`` is left as it is).
     """
     resolver = own_credential_resolver(session)
-    names = [provider.METHOD for provider in resolver.providers]
-    if any(options.get(name) is not None for name in TOKEN_OPTIONS):
-        position = 0
-    else:
-        position = names.index(ASSUME_ROLE) if ASSUME_ROLE in names else 0
+    position = chain_position(resolver.providers, options)
     resolver.providers.insert(position, AioWebIdentityProvider(session, options))
     return resolver
 

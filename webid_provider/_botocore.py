@@ -37,7 +37,7 @@ class WindowedDeferredCredentials(DeferredRefreshableCredentials):
 
     ``DeferredRefreshableCredentials.__init__`` takes no window arguments; botocore reads the
     windows from these class attributes, which is the override point its own subclasses use.
-    The refresher reports an effective expiry relative to them (see :mod:`webid_provider.refresh`).
+    The refresher reports an effective expiry relative to them (see :mod:`webid_provider._refresh`).
     """
 
     _advisory_refresh_timeout = BOTOCORE_ADVISORY_SECONDS

@@ -1,4 +1,9 @@
-"""Creating the cache directory, and deciding whether an existing one may be trusted.
+"""Choosing the cache directory, creating it, and deciding whether an existing one may be trusted.
+
+The choice (:func:`choose_cache_dir`): the ``cache_dir`` argument (``--cache-dir``), else
+``WEBID_PROVIDER_CACHE_DIR``, else ``~/.aws/webid-provider/cache`` (``~`` is ``HOME``, else the
+passwd entry's home). It sits beside the aws CLI's own cache but in its own directory, because
+our entries are keyed differently and must never be read by botocore.
 
 The directory is a trust boundary: whoever can write to it can plant, delete or swap entries,
 and a symlink in its place redirects our writes (issue 11: a root process followed one and
@@ -18,7 +23,7 @@ chmodded a root-owned 0755 directory to 0700). So:
   Refusing costs a ``chmod 700`` or a subdirectory, which the message names.
 
 Standard library only (with :mod:`webid_provider._files`), so the botocore-free
-``credential-process`` path can apply the same checks.
+``credential-process`` path makes the same choice and applies the same checks.
 """
 
 from __future__ import annotations
@@ -27,13 +32,48 @@ import contextlib
 import errno
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Optional
 
 from webid_provider._files import UnsafeFileError, current_uid, describe_file_type
 
+ENV_CACHE_DIR = "WEBID_PROVIDER_CACHE_DIR"
 _DIRECTORY_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def choose_cache_dir(
+    argument: Optional[str], environ: Mapping[str, str]
+) -> tuple[Optional[str], str]:
+    """The cache directory the argument, the environment or the default selects, and where the
+    choice came from; ``None`` when the default is wanted but there is no home directory.
+
+    :param argument: the ``cache_dir`` option or ``--cache-dir``, ``None`` when not given
+    :param environ: where ``WEBID_PROVIDER_CACHE_DIR`` is looked up
+    """
+    if argument is not None:
+        return os.path.expanduser(argument), "argument"
+    if environ.get(ENV_CACHE_DIR):
+        return os.path.expanduser(environ[ENV_CACHE_DIR]), f"env {ENV_CACHE_DIR}"
+    home = home_directory()
+    if home is None:
+        return None, "default (no home: memory only)"
+    return os.path.join(home, ".aws", "webid-provider", "cache"), "default"
+
+
+def home_directory() -> Optional[str]:
+    """``HOME``, else the passwd entry's home, as ``~`` would; ``None`` when there is neither
+    (containers often run a uid without a passwd entry and without ``HOME``)."""
+    home = os.environ.get("HOME")
+    if home:
+        return home
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_dir or None
+    except (ImportError, KeyError):
+        return None
 
 
 def unusable_message(directory: Optional[Path], reason: str) -> str:

@@ -20,6 +20,7 @@ import selectors
 import subprocess
 import time
 from dataclasses import dataclass
+from typing import Optional
 
 from webid_provider._redaction import redact_token_shaped
 
@@ -72,49 +73,15 @@ def run_bounded(
     )
     assert process.stdout is not None
     assert process.stderr is not None
-    out_fd, err_fd = process.stdout.fileno(), process.stderr.fileno()
-    stdout, stderr = bytearray(), bytearray()
-    stderr_truncated = overflowed = timed_out = False
+    pipes = _Pipes(process, stdout_cap_bytes=stdout_cap_bytes, stderr_kept_bytes=stderr_kept_bytes)
     deadline = time.monotonic() + timeout_seconds
     try:
-        with selectors.DefaultSelector() as selector:
-            for fd in (out_fd, err_fd):
-                os.set_blocking(fd, False)
-                selector.register(fd, selectors.EVENT_READ)
-            exited_at = None
-            while selector.get_map() and not overflowed:
-                now = time.monotonic()
-                remaining = deadline - now
-                if remaining <= 0:
-                    timed_out = True
-                    break
-                if exited_at is None and process.poll() is not None:
-                    exited_at = now  # a background job may hold the pipes open: drain, stop
-                if exited_at is not None and now - exited_at > _EXITED_DRAIN_SECONDS:
-                    break
-                ready = selector.select(min(remaining, _POLL_SECONDS))
-                if not ready and exited_at is not None:
-                    break
-                for key, _ in ready:
-                    try:
-                        chunk = os.read(key.fd, _READ_CHUNK_BYTES)
-                    except BlockingIOError:
-                        continue
-                    if not chunk:
-                        selector.unregister(key.fd)
-                    elif key.fd == out_fd:
-                        stdout += chunk
-                        overflowed = len(stdout) > stdout_cap_bytes
-                    else:
-                        stderr += chunk
-                        if len(stderr) > stderr_kept_bytes:
-                            del stderr[:-stderr_kept_bytes]
-                            stderr_truncated = True
-        if not (overflowed or timed_out):
+        pipes.read_until(deadline)
+        if not (pipes.overflowed or pipes.timed_out):
             try:
                 process.wait(timeout=max(deadline - time.monotonic(), 0))
             except subprocess.TimeoutExpired:
-                timed_out = True
+                pipes.timed_out = True
     finally:
         if process.returncode is None:
             process.kill()
@@ -123,9 +90,69 @@ def run_bounded(
         process.stderr.close()
     return CommandOutcome(
         returncode=process.returncode,
-        stdout=bytes(stdout),
-        stderr_tail=bytes(stderr),
-        stderr_truncated=stderr_truncated,
-        stdout_overflowed=overflowed,
-        timed_out=timed_out,
+        stdout=bytes(pipes.stdout),
+        stderr_tail=bytes(pipes.stderr),
+        stderr_truncated=pipes.stderr_truncated,
+        stdout_overflowed=pipes.overflowed,
+        timed_out=pipes.timed_out,
     )
+
+
+class _Pipes:
+    """The stdout and stderr of a running command, read through one selector."""
+
+    def __init__(
+        self, process: subprocess.Popen[bytes], *, stdout_cap_bytes: int, stderr_kept_bytes: int
+    ) -> None:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        self._process = process
+        self._out_fd, self._err_fd = process.stdout.fileno(), process.stderr.fileno()
+        self._stdout_cap_bytes = stdout_cap_bytes
+        self._stderr_kept_bytes = stderr_kept_bytes
+        self.stdout, self.stderr = bytearray(), bytearray()
+        self.stderr_truncated = self.overflowed = self.timed_out = False
+        self._exited_at: Optional[float] = None
+
+    def read_until(self, deadline: float) -> None:
+        """Read until both pipes close, stdout overflows, the deadline passes (``timed_out``),
+        or the command has exited and its pipes have been drained briefly."""
+        with selectors.DefaultSelector() as selector:
+            for fd in (self._out_fd, self._err_fd):
+                os.set_blocking(fd, False)
+                selector.register(fd, selectors.EVENT_READ)
+            while selector.get_map() and not self.overflowed:
+                now = time.monotonic()
+                if now >= deadline:
+                    self.timed_out = True
+                    return
+                if self._drained(now):
+                    return
+                ready = selector.select(min(deadline - now, _POLL_SECONDS))
+                if not ready and self._exited_at is not None:
+                    return
+                for key, _ in ready:
+                    self._read(selector, key.fd)
+
+    def _drained(self, now: float) -> bool:
+        """Whether the command exited long enough ago to stop reading: a background job it
+        left may hold the pipes open."""
+        if self._exited_at is None and self._process.poll() is not None:
+            self._exited_at = now
+        return self._exited_at is not None and now - self._exited_at > _EXITED_DRAIN_SECONDS
+
+    def _read(self, selector: selectors.BaseSelector, fd: int) -> None:
+        try:
+            chunk = os.read(fd, _READ_CHUNK_BYTES)
+        except BlockingIOError:
+            return
+        if not chunk:
+            selector.unregister(fd)
+        elif fd == self._out_fd:
+            self.stdout += chunk
+            self.overflowed = len(self.stdout) > self._stdout_cap_bytes
+        else:
+            self.stderr += chunk
+            if len(self.stderr) > self._stderr_kept_bytes:
+                del self.stderr[: -self._stderr_kept_bytes]
+                self.stderr_truncated = True

@@ -21,10 +21,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
+from webid_provider._errors import CacheError
+from webid_provider._fields import format_timestamp, parse_timestamp
 from webid_provider._files import UnsafeFileError, read_private_file, write_private_file
 from webid_provider._redaction import redact_token_shaped
-from webid_provider.errors import CacheError
-from webid_provider.result import WebIdentityResult, format_timestamp, parse_timestamp
+from webid_provider._result import WebIdentityResult
 
 ENTRY_VERSION = 1
 INDEX_VERSION = 1

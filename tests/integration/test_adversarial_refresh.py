@@ -24,7 +24,7 @@ import filelock
 import pytest
 
 import webid_provider
-from webid_provider.provider import WebIdentityProvider
+from webid_provider._provider import WebIdentityProvider
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

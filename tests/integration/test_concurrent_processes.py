@@ -20,7 +20,7 @@ import filelock
 import pytest
 
 import webid_provider
-from webid_provider.refresh import clear_memory_state
+from webid_provider._refresh_state import clear_memory_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -33,10 +33,11 @@ def _credentials(session: Any) -> Any:
 
 
 # A worker: wait for the start file (so every process races), get credentials through
-# register(), print the access key id and the cache key as JSON.
+# register(), print the access key id and the key of the one cache entry holding it as JSON.
 WORKER = textwrap.dedent(
     """
     import json, os, sys, time
+    from pathlib import Path
     start = sys.argv[1]
     deadline = time.monotonic() + 60
     while not os.path.exists(start) and time.monotonic() < deadline:
@@ -45,7 +46,12 @@ WORKER = textwrap.dedent(
     webid_provider.register()
     creds = boto3.Session().get_credentials()
     frozen = creds.get_frozen_credentials()
-    print(json.dumps({"access_key": frozen.access_key, "key": creds.refresher.key}))
+    # The cache entry that holds these credentials names the key they were stored under.
+    entries = Path(os.environ["WEBID_PROVIDER_CACHE_DIR"]).glob("arwwi-*.json")
+    (key,) = [path.stem for path in entries
+              if json.loads(path.read_text())["Response"]["Credentials"]["AccessKeyId"]
+              == frozen.access_key]
+    print(json.dumps({"access_key": frozen.access_key, "key": key}))
     """
 )
 
@@ -200,6 +206,8 @@ class ExThread(threading.Thread):
 
     def join(self, timeout: Optional[float] = None) -> None:
         super().join(timeout)
+        if self.is_alive():
+            raise AssertionError(f"the thread still runs after {timeout} s")
         if self.error is not None:
             raise self.error
 
@@ -218,8 +226,7 @@ def test_64_threads_on_a_cold_cache_make_one_call(irsa_env: Any) -> None:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=60)
-    webid_provider.unregister()
+        thread.join(timeout=60)  # registration is undone by the autouse fixture, whatever fails
     assert irsa_env.emulator.assume_count == 1
     assert len({t.value for t in threads}) == 1
 

@@ -30,7 +30,7 @@ def test_demo_shows_cache_sharing_rotation_and_refresh() -> None:
 def test_demo_without_the_testing_extra_prints_the_install_command(missing: str) -> None:
     code = (
         f"import sys\nsys.modules[{missing!r}] = None\n"
-        "from webid_provider.cli import main\nsys.exit(main(['demo']))\n"
+        "from webid_provider._cli import main\nsys.exit(main(['demo']))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=100, check=False

@@ -276,7 +276,7 @@ def test_webid_provider_duration_above_the_default_is_a_validation_error(
 ) -> None:
     """The case of issue 16: passes against moto, fails in AWS, must fail here."""
     import webid_provider
-    from webid_provider.errors import StsError
+    from webid_provider._errors import StsError
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_STS", sts_emulator.endpoint_url)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")

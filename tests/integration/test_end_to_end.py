@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +25,6 @@ def _credentials(session: Any) -> Any:
 
 
 ROLE = "arn:aws:iam::123456789012:role/webid-test"
-
-
-@pytest.fixture(autouse=True)
-def _unregister() -> Iterator[None]:
-    yield
-    webid_provider.unregister()
 
 
 def _write_config(path: Path, text: str) -> None:
@@ -176,7 +169,7 @@ def test_install_with_a_callable_calls_it_for_every_sts_call(irsa_env: Any) -> N
             boto3.Session(), web_identity_token=fetch_token, cache_dir=None
         )
         session.client("sts").get_caller_identity()
-        webid_provider.refresh.clear_memory_state()
+        webid_provider._refresh_state.clear_memory_state()
 
     hashes = [c.token_sha256 for c in irsa_env.emulator.calls]
     assert len(minted) == 2
@@ -208,7 +201,7 @@ def test_token_rotation_is_picked_up_on_the_next_sts_call(irsa_env: Any) -> None
     webid_provider.register(cache_dir=None)
     _credentials(boto3.Session()).get_frozen_credentials()
     irsa_env.rotate(jti="rotated")
-    webid_provider.refresh.clear_memory_state()
+    webid_provider._refresh_state.clear_memory_state()
     _credentials(boto3.Session()).get_frozen_credentials()
     first, second = irsa_env.emulator.calls
     assert first.token_sha256 != second.token_sha256

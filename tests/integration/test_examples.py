@@ -30,12 +30,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-@pytest.fixture(autouse=True)
-def _unregister() -> Iterator[None]:
-    yield
-    webid_provider.unregister()
-
-
 def _run(script: Path, env: dict[str, str], timeout: float = 45) -> list[dict[str, Any]]:
     """Run an example as a script; return the JSON objects it printed, one per line."""
     completed = subprocess.run(

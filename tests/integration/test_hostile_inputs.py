@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,7 +26,7 @@ import filelock
 import pytest
 
 import webid_provider
-from webid_provider.refresh import clear_memory_state
+from webid_provider._refresh_state import clear_memory_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -44,12 +43,6 @@ SERVE = textwrap.dedent(
     print(boto3.Session().get_credentials().get_frozen_credentials().access_key)
     """
 )
-
-
-@pytest.fixture(autouse=True)
-def _unregister() -> Iterator[None]:
-    yield
-    webid_provider.unregister()
 
 
 def _env(irsa_env: Any, **changes: str) -> dict[str, str]:

@@ -18,8 +18,8 @@ from botocore.exceptions import ClientError
 
 import webid_provider
 from webid_provider import StsError
-from webid_provider.provider import WebIdentityProvider
-from webid_provider.sts import RetryPolicy
+from webid_provider._provider import WebIdentityProvider
+from webid_provider._sts import RetryPolicy
 
 pytestmark = pytest.mark.integration
 

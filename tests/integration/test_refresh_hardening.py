@@ -20,16 +20,23 @@ from typing import Any
 import filelock
 import pytest
 
+from webid_provider._cache import CredentialCache
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-# Get credentials through register() and print the access key and the cache key.
+# Get credentials through register() and print the access key and the key of the one cache
+# entry holding it.
 FIRST_PROCESS = textwrap.dedent(
     """
-    import json, boto3, webid_provider
+    import json, os, boto3, webid_provider
+    from pathlib import Path
     webid_provider.register()
-    creds = boto3.Session().get_credentials()
-    print(json.dumps({"access_key": creds.get_frozen_credentials().access_key,
-                      "key": creds.refresher.key}))
+    access_key = boto3.Session().get_credentials().get_frozen_credentials().access_key
+    entries = Path(os.environ["WEBID_PROVIDER_CACHE_DIR"]).glob("arwwi-*.json")
+    (key,) = [path.stem for path in entries
+              if json.loads(path.read_text())["Response"]["Credentials"]["AccessKeyId"]
+              == access_key]
+    print(json.dumps({"access_key": access_key, "key": key}))
     """
 )
 
@@ -124,7 +131,8 @@ def test_cold_processes_adopt_the_entry_a_stuck_lock_holder_wrote(
     entry = irsa_env.cache_dir / f"{first['key']}.json"
     saved = entry.read_bytes()
     entry.unlink()
-    holder = filelock.FileLock(str(irsa_env.cache_dir / f"{first['key']}.lock"))
+    # The lock file the cache takes for this key (keys share 256 lock files).
+    holder = filelock.FileLock(str(CredentialCache(irsa_env.cache_dir).lock_path(first["key"])))
     holder.acquire()  # a process that took the lock, wrote the entry, and then hung
     try:
         processes = [
@@ -221,7 +229,7 @@ def test_a_thread_mid_refresh_does_not_hold_up_other_sessions(irsa_env: Any) -> 
     import boto3
 
     import webid_provider
-    from webid_provider.refresh import clear_memory_state
+    from webid_provider._refresh_state import clear_memory_state
 
     _make_entry_due(irsa_env)
     clear_memory_state()
@@ -245,7 +253,6 @@ def test_a_thread_mid_refresh_does_not_hold_up_other_sessions(irsa_env: Any) -> 
 
 
 def test_lock_waits_are_bounded_by_the_configured_timeout(tmp_path: Path) -> None:
-    from webid_provider.cache import CredentialCache
 
     cache = CredentialCache(tmp_path / "cache", lock_timeout_seconds=0.6)
     holder_ready = threading.Event()

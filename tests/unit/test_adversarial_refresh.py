@@ -13,11 +13,13 @@ from typing import Any, Callable, Protocol
 import jwt
 import pytest
 
-from webid_provider.cache import CredentialCache
-from webid_provider.refresh import WebIdentityRefresher, run_in_thread
-from webid_provider.settings import TokenSpec, WebIdentitySettings
-from webid_provider.sts import RetryPolicy
-from webid_provider.tokens import CallableTokenSource, StringTokenSource
+from webid_provider._cache import CredentialCache
+from webid_provider._refresh import WebIdentityRefresher
+from webid_provider._refresh_job import run_in_thread
+from webid_provider._settings import WebIdentitySettings
+from webid_provider._sts import RetryPolicy
+from webid_provider._token_spec import TokenSpec
+from webid_provider._tokens import CallableTokenSource, StringTokenSource
 
 QUICK = RetryPolicy(max_attempts=1, max_total_seconds=0.1)
 ROLE = "arn:aws:iam::123456789012:role/web-role"

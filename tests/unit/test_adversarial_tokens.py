@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from webid_provider.tokens import CommandTokenSource
+from webid_provider._tokens import CommandTokenSource
 
 TOKEN = "opaque-token-for-a-test-0123456789"
 

@@ -19,9 +19,10 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-from webid_provider.cache import CacheEntry, CredentialCache, KeyMaterial
-from webid_provider.errors import CacheError
-from webid_provider.result import AssumedRoleUser, WebIdentityResult
+from webid_provider._cache import CacheEntry, CredentialCache
+from webid_provider._cache_key import KeyMaterial
+from webid_provider._errors import CacheError
+from webid_provider._result import AssumedRoleUser, WebIdentityResult
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -96,6 +97,8 @@ class ExThread(threading.Thread):
 
     def join(self, timeout: Optional[float] = None) -> None:
         super().join(timeout)
+        if self.is_alive():
+            raise AssertionError(f"the thread still runs after {timeout} s")
         if self.error is not None:
             raise self.error
 

@@ -29,19 +29,18 @@ import yaml
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.parsers import QueryParser
 
-from webid_provider.cli import (
+from webid_provider._cli import (
     _assume,
     _credentials,
+    _layouts,
     _main,
-    _output,
     _skeletons,
-    _table,
     _yaml,
     main,
 )
-from webid_provider.cli._common import UsageError, parse_policy_arns
-from webid_provider.refresh import clear_memory_state
-from webid_provider.result import AssumedRoleUser, WebIdentityResult
+from webid_provider._cli._common import UsageError, parse_policy_arns
+from webid_provider._refresh_state import clear_memory_state
+from webid_provider._result import AssumedRoleUser, WebIdentityResult
 
 ROLE = "arn:aws:iam::123456789012:role/webid-test"
 ENDPOINT = "https://sts.unit.test"
@@ -254,7 +253,7 @@ def test_table_at_other_terminal_widths_is_identical_to_awscli(
     import awscli.table
 
     monkeypatch.setattr(awscli.table, "determine_terminal_width", lambda default_width=80: width)
-    monkeypatch.setattr(_table, "terminal_width", lambda stream=None, default=80: width)
+    monkeypatch.setattr(_layouts, "terminal_width", lambda stream=None, default=80: width)
     code, out, _ = run(*assume("--output", "table"))
     assert code == 0
     assert out == awscli_render("table", awscli_parsed(RECORDED), None)
@@ -591,6 +590,24 @@ def test_yaml_nested_lists_match_pyyaml() -> None:
     assert _yaml.dump(None) == yaml.safe_dump(None)
 
 
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--output", "yaml"], "--output yaml needs PyYAML"),
+        (["--output", "yaml-stream"], "--output yaml-stream needs PyYAML"),
+        (["--cli-input-yaml", "RoleArn: x"], "--cli-input-yaml needs PyYAML"),
+    ],
+)
+def test_yaml_without_pyyaml_names_the_extra_before_calling_sts(
+    fake_sts: FakeSts, run: Run, monkeypatch: pytest.MonkeyPatch, extra: list[str], needle: str
+) -> None:
+    monkeypatch.setitem(sys.modules, "yaml", None)  # ``import yaml`` raises ImportError
+    code, out, err = run(*assume(*extra))
+    assert (code, out) == (2, "")
+    _assert_one_line_error(err, needle, "pip install 'webid-provider[cli]'")
+    assert fake_sts.requests == []
+
+
 def test_yaml_output_through_the_command(fake_sts: FakeSts, run: Run) -> None:
     code, out, _ = run(*assume("--output", "yaml"))
     assert code == 0
@@ -602,7 +619,7 @@ def test_yaml_output_through_the_command(fake_sts: FakeSts, run: Run) -> None:
 
 def test_text_formatter_edge_cases() -> None:
     stream = io.StringIO()
-    _output.format_text({"L": [{"a": 1}, {"b": 2, "c": [3, [4]]}], "s": [1, 2]}, stream)
+    _layouts.format_text({"L": [{"a": 1}, {"b": 2, "c": [3, [4]]}], "s": [1, 2]}, stream)
     assert stream.getvalue() == "L\t1\t\nL\t\t2\nC\t3\nC\t4\nS\t1\nS\t2\n"
 
 
@@ -742,7 +759,7 @@ def test_demo_missing_module(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_classify_maps_every_family() -> None:
     from botocore.exceptions import NoRegionError, ProfileNotFound
 
-    from webid_provider.errors import CacheError, ConfigurationError, StsError, TokenSourceError
+    from webid_provider._errors import CacheError, ConfigurationError, StsError, TokenSourceError
 
     assert _main.classify(ConfigurationError("x"))[0] == 2
     assert _main.classify(TokenSourceError("x"))[0] == 2
@@ -822,9 +839,9 @@ def test_cache_list_shows_a_fifo_entry_as_unreadable_without_blocking(
 
 
 def test_cache_states_follow_the_refresh_policy() -> None:
-    from webid_provider.cache import CacheEntry
-    from webid_provider.cli._inspect import entry_state, human_seconds
-    from webid_provider.refresh import RefreshPolicy
+    from webid_provider._cache import CacheEntry
+    from webid_provider._cli._inspect import entry_state, human_seconds
+    from webid_provider._policy import RefreshPolicy
 
     result = _result()  # one hour, obtained at 12:00
     policy = RefreshPolicy()

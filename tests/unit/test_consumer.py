@@ -17,11 +17,11 @@ import jwt
 import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
-from webid_provider.cache import CacheEntry, CredentialCache
-from webid_provider.cli import _main
-from webid_provider.cli._consumer import CredentialSupply, build_supply, credentials_with_margin
-from webid_provider.errors import StsError
-from webid_provider.result import WebIdentityResult
+from webid_provider._cache import CacheEntry, CredentialCache
+from webid_provider._cli import _main
+from webid_provider._cli._consumer import CredentialSupply, build_supply, credentials_with_margin
+from webid_provider._errors import StsError
+from webid_provider._result import WebIdentityResult
 
 ROLE = "arn:aws:iam::123456789012:role/consumer"
 
@@ -239,7 +239,7 @@ def test_a_failed_margin_refresh_keeps_the_credentials_and_backs_off(
 def test_a_new_process_hands_out_a_usable_entry_when_sts_fails(
     supply: Supply, sts: Sts, clock: FakeClock
 ) -> None:
-    from webid_provider.refresh import clear_memory_state
+    from webid_provider._refresh_state import clear_memory_state
 
     first = credentials_with_margin(supply(), MARGIN)
     clear_memory_state()  # a new process

@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import pytest
 
-from webid_provider.endpoint import (
+from webid_provider._endpoint import (
     DEFAULT_PATH,
     CredentialsEndpoint,
     CredentialsUnavailable,

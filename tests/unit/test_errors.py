@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError, InvalidConfigError
 
-from webid_provider.errors import (
+from webid_provider._errors import (
     CacheError,
     ClockSkewError,
     ConfigurationError,

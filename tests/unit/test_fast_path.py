@@ -21,14 +21,14 @@ import jwt
 import pytest
 
 from webid_provider import __version__, _margin
+from webid_provider._cache import CacheEntry, CredentialCache
+from webid_provider._cli import _fast, _fingerprint, _version
+from webid_provider._cli._documents import credential_process_document, credential_process_text
+from webid_provider._cli._fingerprint import IndexRecord
 from webid_provider._files import UnsafeFileError, read_private_file
 from webid_provider._jwt import peek_claims, token_identity
-from webid_provider.cache import CacheEntry, CredentialCache
-from webid_provider.cli import _fast, _fingerprint, _version
-from webid_provider.cli._documents import credential_process_document, credential_process_text
-from webid_provider.cli._fingerprint import IndexRecord
-from webid_provider.result import AssumedRoleUser, WebIdentityResult
-from webid_provider.settings import DEFAULT_CACHE_DIR, resolve_cache_dir
+from webid_provider._result import AssumedRoleUser, WebIdentityResult
+from webid_provider._settings import DEFAULT_CACHE_DIR, resolve_cache_dir
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 KEY = "arwwi-" + "ab" * 20
@@ -523,7 +523,7 @@ def test_version_is_answered_early_only_where_argparse_would(
 def _modules_of(argv: list[str], env: dict[str, str], status: int = 0) -> tuple[str, set[str]]:
     code = (
         "import sys\n"
-        "from webid_provider.cli import main\n"
+        "from webid_provider._cli import main\n"
         f"status = main({argv!r})\n"
         "heavy = {m.split('.')[0] for m in sys.modules}\n"
         "print('MODULES', ','.join(sorted(heavy & {'botocore', 'boto3', 'jwt', 'cryptography',"

@@ -11,7 +11,8 @@ from typing import Any, Optional
 import jwt
 import pytest
 
-from webid_provider import _jwt, tokens
+from webid_provider import _jwt
+from webid_provider import _tokens as tokens
 
 HMAC_KEY = "a-test-only-hmac-key-of-at-least-32-bytes"
 

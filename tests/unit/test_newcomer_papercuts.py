@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from webid_provider.cli import main
-from webid_provider.settings import DEFAULT_CACHE_DIR, resolve_cache_dir
+from webid_provider._cli import main
+from webid_provider._settings import DEFAULT_CACHE_DIR, resolve_cache_dir
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "boto3_session.py"
 ROLE = "arn:aws:iam::123456789012:role/app"

@@ -7,7 +7,6 @@ No sockets: configurations are written to the per-test config file, and the only
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -23,15 +22,10 @@ from botocore.credentials import (
 from botocore.exceptions import InvalidConfigError, UnknownCredentialError
 
 import webid_provider
-from webid_provider.provider import BUILTIN_WEB_IDENTITY, WebIdentityProvider
+from webid_provider._chain import BUILTIN_WEB_IDENTITY
+from webid_provider._provider import WebIdentityProvider
 
 ROLE = "arn:aws:iam::123456789012:role/webid-test"
-
-
-@pytest.fixture(autouse=True)
-def _unregister() -> Iterator[None]:
-    yield
-    webid_provider.unregister()
 
 
 @pytest.fixture

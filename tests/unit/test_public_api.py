@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import ast
 import inspect
+import pkgutil
+import re
 import subprocess
 import sys
 import types
+from importlib import metadata
+from pathlib import Path
 
 import webid_provider
 
@@ -68,16 +72,35 @@ def test_every_entry_exists_and_is_not_a_module() -> None:
         assert not isinstance(getattr(webid_provider, name), types.ModuleType), name
 
 
-def test_public_classes_claim_the_package() -> None:
+def test_public_names_are_defined_in_private_modules_named_by_the_lazy_map() -> None:
+    """Each public class and function is defined (not re-exported) in the module ``_LAZY``
+    names, and that module is private: the layout says the public API is ``__all__``."""
+    lazy: dict[str, str] = webid_provider._LAZY
     for name in webid_provider.__all__:
         value = getattr(webid_provider, name)
         if inspect.isclass(value) or inspect.isfunction(value):
-            assert value.__module__.startswith("webid_provider."), name
+            assert value.__module__ == lazy[name], name
+            package, module = value.__module__.split(".", 1)
+            assert package == "webid_provider", name
+            assert module.startswith("_"), name
+            assert "." not in module, name
 
 
-def test_version_is_a_string() -> None:
-    assert isinstance(webid_provider.__version__, str)
-    assert webid_provider.__version__.count(".") >= 2
+def test_only_the_testing_package_is_a_public_submodule() -> None:
+    """Every module and package of webid_provider but ``testing`` carries a leading underscore
+    (the ``__main__`` of ``python -m`` aside)."""
+    found = {module.name for module in pkgutil.iter_modules(webid_provider.__path__)}
+    public = {name for name in found if not name.startswith("_")}
+    assert public == {"testing"}
+    assert "__main__" in found
+
+
+def test_version_is_the_installed_distributions() -> None:
+    assert webid_provider.__version__ == metadata.version("webid-provider")
+    pyproject = (Path(webid_provider.__file__).parent.parent / "pyproject.toml").read_text()
+    declared = re.search(r'^version = "([^"]+)"$', pyproject, re.MULTILINE)
+    assert declared is not None
+    assert webid_provider.__version__ == declared.group(1)
 
 
 def test_import_does_not_pull_in_test_dependencies() -> None:

@@ -15,19 +15,18 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from webid_provider._botocore import BOTOCORE_MANDATORY_SECONDS
-from webid_provider.cache import CacheEntry, CredentialCache
-from webid_provider.errors import ClockSkewError, ConfigurationError, StsError, TokenSourceError
-from webid_provider.policy import RefreshPolicy
-from webid_provider.refresh import (
-    WebIdentityCredentials,
-    WebIdentityRefresher,
-    clear_memory_state,
-    run_inline,
-)
-from webid_provider.result import WebIdentityResult
-from webid_provider.settings import TokenSpec, WebIdentitySettings
-from webid_provider.sts import RetryPolicy
-from webid_provider.tokens import (
+from webid_provider._cache import CacheEntry, CredentialCache
+from webid_provider._credentials import WebIdentityCredentials
+from webid_provider._errors import ClockSkewError, ConfigurationError, StsError, TokenSourceError
+from webid_provider._policy import RefreshPolicy
+from webid_provider._refresh import WebIdentityRefresher
+from webid_provider._refresh_job import run_inline
+from webid_provider._refresh_state import clear_memory_state
+from webid_provider._result import WebIdentityResult
+from webid_provider._settings import WebIdentitySettings
+from webid_provider._sts import RetryPolicy
+from webid_provider._token_spec import TokenSpec
+from webid_provider._tokens import (
     StringTokenSource,
     TokenSource,
     default_session_name,
@@ -635,7 +634,6 @@ def test_botocore_credentials_refresh_through_the_refresher(
     assert len(sts.calls) == 0, "deferred: nothing happens before first use"
     assert credentials.get_frozen_credentials().access_key == "ASIAKEY0001"
     assert credentials.web_identity.audience == "sts.amazonaws.com"
-    assert credentials.refresher is refresher
     for _ in range(20):
         clock.advance(60)
         credentials.get_frozen_credentials()
@@ -677,7 +675,7 @@ def test_processes_of_a_host_share_the_refresh_time_drawn_by_the_writer(
 def test_cache_list_and_inspect_judge_entries_like_the_refresher(
     tmp_path: Path, clock: FakeClock, sts: FakeSts
 ) -> None:
-    from webid_provider.cli._inspect import entry_state
+    from webid_provider._cli._inspect import entry_state
 
     cache = CredentialCache(tmp_path / "cache")
     make_refresher(cache, clock, sts, seed=1)()
@@ -714,7 +712,7 @@ def test_a_string_token_with_the_same_claims_does_not_get_cached_credentials(
 def test_a_rotated_token_file_reuses_the_entry_of_its_identity(
     tmp_path: Path, clock: FakeClock, sts: FakeSts
 ) -> None:
-    from webid_provider.tokens import FileTokenSource
+    from webid_provider._tokens import FileTokenSource
 
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN)
@@ -834,7 +832,7 @@ def test_credentials_dead_on_arrival_are_a_clock_skew_error(
 
 
 def test_clock_skew_is_estimated_from_sts_date_header(clock: FakeClock) -> None:
-    from webid_provider.sts import StsRequest, assume_role_with_web_identity
+    from webid_provider._sts import StsRequest, assume_role_with_web_identity
 
     class SkewedSts(FakeSts):
         def assume_role_with_web_identity(self, **params: Any) -> dict[str, Any]:
@@ -887,7 +885,7 @@ def test_expired_token_exception_retries_only_with_a_different_token(
 
 
 def test_retry_budget_counts_the_time_attempts_take() -> None:
-    from webid_provider.sts import call_with_retries
+    from webid_provider._sts import call_with_retries
 
     now = [0.0]
 

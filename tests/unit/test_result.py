@@ -9,12 +9,8 @@ from typing import Any
 import pytest
 from botocore.utils import parse_timestamp as botocore_parse_timestamp
 
-from webid_provider.result import (
-    AssumedRoleUser,
-    WebIdentityResult,
-    format_timestamp,
-    parse_timestamp,
-)
+from webid_provider._fields import format_timestamp, parse_timestamp
+from webid_provider._result import AssumedRoleUser, WebIdentityResult
 
 OBTAINED = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 EXPIRES = datetime(2026, 1, 1, 13, 0, tzinfo=timezone.utc)

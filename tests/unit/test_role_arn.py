@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from webid_provider.errors import ConfigurationError
-from webid_provider.settings import MAX_ROLE_ARN_CHARS, validate_role_arn
+from webid_provider._errors import ConfigurationError
+from webid_provider._validation import MAX_ROLE_ARN_CHARS, validate_role_arn
 
 PREFIX = "arn:aws:iam::123456789012:role"
 PRINTABLE_ASCII = "".join(chr(code) for code in range(0x21, 0x7F))

@@ -10,14 +10,15 @@ from typing import Any, Callable, Optional, Union
 
 import pytest
 
-from webid_provider.errors import ConfigurationError
-from webid_provider.settings import (
+from webid_provider._errors import ConfigurationError
+from webid_provider._settings import (
     DEFAULT_CACHE_DIR,
-    TokenSpec,
     WebIdentitySettings,
-    parse_command,
     resolve_cache_dir,
     resolve_settings,
+)
+from webid_provider._token_spec import TokenSpec, parse_command
+from webid_provider._validation import (
     validate_duration,
     validate_policy,
     validate_policy_arns,

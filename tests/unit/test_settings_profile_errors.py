@@ -8,8 +8,8 @@ from typing import Any, Dict, Optional
 
 import pytest
 
-from webid_provider.errors import ConfigurationError
-from webid_provider.settings import WebIdentitySettings, resolve_settings
+from webid_provider._errors import ConfigurationError
+from webid_provider._settings import WebIdentitySettings, resolve_settings
 
 ROLE = "arn:aws:iam::123456789012:role/app"
 

@@ -21,19 +21,16 @@ from botocore.exceptions import (
 )
 from botocore.stub import Stubber
 
-from webid_provider.errors import StsError, StsServiceError, TokenSourceError
-from webid_provider.result import AssumedRoleUser, WebIdentityResult
-from webid_provider.sts import (
-    ErrorKind,
+from webid_provider._errors import StsError, StsServiceError, TokenSourceError
+from webid_provider._result import AssumedRoleUser, WebIdentityResult
+from webid_provider._sts import (
     RetryPolicy,
     StsRequest,
     assume_role_with_web_identity,
     call_with_retries,
-    classify,
-    create_sts_client,
-    endpoint_identity,
-    to_sts_error,
 )
+from webid_provider._sts_client import create_sts_client, endpoint_identity
+from webid_provider._sts_errors import ErrorKind, classify, to_sts_error
 
 ROLE = "arn:aws:iam::123456789012:role/web-role"
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXdlYi1pZGVudGl0eS10b2tlbg.c2lnbmF0dXJl"

@@ -22,7 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import InvalidConfigError
 from botocore.utils import create_nested_client
 
-from webid_provider.sts import StsEndpoint, create_sts_client, resolve_sts_endpoint
+from webid_provider._sts_client import StsEndpoint, create_sts_client, resolve_sts_endpoint
 
 ENDPOINT_VARIABLES = (
     "AWS_ENDPOINT_URL",

@@ -14,9 +14,9 @@ from typing import Callable, Union
 import jwt
 import pytest
 
-from webid_provider.errors import TokenSourceError
-from webid_provider.settings import SESSION_NAME_PATTERN, TokenSpec
-from webid_provider.tokens import (
+from webid_provider._errors import TokenSourceError
+from webid_provider._token_spec import TokenSpec
+from webid_provider._tokens import (
     MAX_COMMAND_STDOUT_BYTES,
     MAX_TOKEN_FILE_BYTES,
     CallableTokenSource,
@@ -29,6 +29,7 @@ from webid_provider.tokens import (
     token_identity,
     token_source_from_spec,
 )
+from webid_provider._validation import SESSION_NAME_PATTERN
 
 HMAC_KEY = "a-test-only-hmac-key-of-at-least-32-bytes"
 TOKEN_A = "opaque-token-AAAAAAAAAAAAAAAAAAAAAAAA"
@@ -339,8 +340,8 @@ def test_command_printing_far_more_than_a_token_is_stopped_with_bounded_memory(
     )
     reader = (
         "import resource, sys\n"
-        "from webid_provider.errors import TokenSourceError\n"
-        "from webid_provider.tokens import CommandTokenSource\n"
+        "from webid_provider._errors import TokenSourceError\n"
+        "from webid_provider._tokens import CommandTokenSource\n"
         "source = CommandTokenSource((sys.executable, '-c', sys.argv[1]))\n"
         "try:\n"
         "    source.read_token()\n"

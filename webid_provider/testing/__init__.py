@@ -17,8 +17,9 @@ library.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from webid_provider import _lazy
 
 if TYPE_CHECKING:
     from webid_provider.testing.emulator import SignedRequest, StsCall, StsEmulator
@@ -38,13 +39,8 @@ _HOMES = {
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+    return _lazy.load(globals(), _HOMES, name)
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+    return _lazy.names(globals(), __all__)

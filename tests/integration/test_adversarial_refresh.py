@@ -256,11 +256,12 @@ def test_a_host_clock_behind_sts_never_signs_with_expired_credentials(irsa_env: 
 
 
 def test_expired_entries_of_per_token_keys_do_not_pile_up(irsa_env: Any) -> None:
-    irsa_env.emulator.lifetime_seconds = 2
+    # Four seconds: long enough never to arrive dead on a loaded machine (under 1 s left).
+    irsa_env.emulator.lifetime_seconds = 4
     for caller in range(12):  # twelve callers, each with their own token
         token = irsa_env.issuer.mint(sub=f"user-{caller}")
         webid_provider.session(web_identity_token=token).get_credentials().get_frozen_credentials()
-    time.sleep(2.5)  # every one of those entries has expired
+    time.sleep(4.5)  # every one of those entries has expired
     token = irsa_env.issuer.mint(sub="user-next")
     webid_provider.session(web_identity_token=token).get_credentials().get_frozen_credentials()
 

@@ -34,7 +34,7 @@ def _credentials(session: Any) -> Any:
 # Fast retries keep these tests short; the classification and the attempt counts are what
 # is under test, and they do not depend on the delays.
 FAST_RETRIES = RetryPolicy(
-    max_attempts=4, base_delay_seconds=0.01, max_delay_seconds=0.05, max_total_seconds=5
+    max_attempts=4, base_delay_seconds=0.01, max_delay_seconds=0.05, max_total_seconds=60
 )
 
 

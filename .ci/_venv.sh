@@ -39,10 +39,9 @@ make_venv() {  # make_venv DIR PIP-ARGS...
     shift
     if [ -n "$ci_uv" ]; then
         "$ci_uv" venv --quiet --python python3 "$venv"
-        # --compile-bytecode: with PYTHONDONTWRITEBYTECODE set (as on CI machines), modules
-        # that were never compiled are compiled again by every process that imports them:
-        # botocore alone then costs each test subprocess 0.7 s of CPU more.
-        "$ci_uv" pip install --quiet --compile-bytecode --python "$venv/bin/python" "$@"
+        # No --compile-bytecode: the scripts let Python write bytecode on first import instead
+        # (see .ci/run), which compiles only the modules the tests use.
+        "$ci_uv" pip install --quiet --python "$venv/bin/python" "$@"
     else
         python3 -m venv "$venv"
         "$venv/bin/python" -m pip install --quiet --upgrade pip

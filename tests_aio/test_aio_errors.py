@@ -49,8 +49,9 @@ async def _async_failure() -> tuple[str, BaseException]:
 
 
 def _comparable(exc: BaseException) -> tuple[str, str, Optional[str]]:
-    """Class, message without the per-call request id, and STS code."""
+    """Class, message without the per-call request id or elapsed seconds, and STS code."""
     message = re.sub(r"\(request id [^)]*\)", "(request id …)", str(exc))
+    message = re.sub(r"\(\d+ s ago", "(N s ago", message)
     return type(exc).__name__, message, getattr(exc, "code", None)
 
 

@@ -129,12 +129,13 @@ def read_key_index(path: Path) -> Optional[str]:
 
 
 def write_key_index(path: Path, key: str) -> None:
-    """Store a key-index record atomically, 0600.
+    """Store a key-index record atomically, 0600, without ``fsync``: a record lost in a crash is
+    written again by the next process that reads the token.
 
     :raises OSError: when the directory refuses
     """
     payload = json.dumps({"Version": INDEX_VERSION, "Key": key}, sort_keys=True)
-    write_private_file(path, payload.encode("utf-8"))
+    write_private_file(path, payload.encode("utf-8"), durable=False)
 
 
 def sweep_expired(directory: Path, now: datetime, *, keep: str) -> int:

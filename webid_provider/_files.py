@@ -130,12 +130,17 @@ def _check(name: str, info: os.stat_result, *, max_bytes: int, uid: int) -> None
         raise UnsafeFileError(f"{name} is larger than {max_bytes} bytes", path=name)
 
 
-def write_private_file(path: PathArg, data: bytes, *, temp_prefix: str = ".tmp-") -> None:
+def write_private_file(
+    path: PathArg, data: bytes, *, temp_prefix: str = ".tmp-", durable: bool = True
+) -> None:
     """Replace ``path`` atomically with ``data``, mode 0600.
 
     ``mkstemp`` in the target directory (so the file is born 0600 and never readable by
     others), ``fsync``, then ``os.replace``: readers see the old file or the new one, never a
     partial write (boto/botocore#3213). A symlink at ``path`` is replaced, not followed.
+
+    :param durable: ``fsync`` before the rename, so a crash cannot leave an empty file under
+        the name; hints that are merely re-derived when lost skip it (it costs milliseconds)
 
     :raises OSError: when the directory refuses (the temporary file is removed)
     """
@@ -147,7 +152,8 @@ def write_private_file(path: PathArg, data: bytes, *, temp_prefix: str = ".tmp-"
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(temp_path, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -18,7 +18,6 @@ without a shell). Messages never quote a token.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 import threading
@@ -254,7 +253,7 @@ def _check_profile_keys(profile: Mapping[str, Any], profile_origin: str) -> None
     """
     ours = [key for key in PROFILE_KEYS.values() if key]
     for key in profile:
-        close = [] if key in ours else difflib.get_close_matches(key, ours, n=1, cutoff=0.8)
+        close = [] if key in ours else _closest(key, ours)
         if close:
             raise ConfigurationError(
                 f"{profile_origin} has an unknown key {key!r}; did you mean {close[0]!r}?",
@@ -314,3 +313,10 @@ def _warn_memory_only_once() -> None:
             os.getuid() if hasattr(os, "getuid") else "?",
             ENV_CACHE_DIR,
         )
+
+
+def _closest(key: str, known: Any) -> list[str]:
+    """The known key closest to a misspelled one (difflib loads only when one is found)."""
+    import difflib
+
+    return difflib.get_close_matches(key, known, n=1, cutoff=0.8)

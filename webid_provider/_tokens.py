@@ -37,7 +37,6 @@ import time
 from datetime import datetime, timedelta
 from typing import Optional, Protocol
 
-from webid_provider._command import run_bounded
 from webid_provider._errors import ConfigurationError, TokenSourceError
 from webid_provider._files import UnsafeFileError, read_private_file
 
@@ -186,6 +185,8 @@ class CommandTokenSource:
 
     def read_token(self) -> str:
         try:
+            from webid_provider._command import run_bounded  # only command sources need it
+
             completed = run_bounded(
                 self.argv,
                 timeout_seconds=self.timeout_seconds,

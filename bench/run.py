@@ -452,8 +452,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="webid-bench-"))
     try:
         issuer = OidcIssuer(issuer="https://oidc.webid.test")
+        # Valid past row 6's eight virtual hours: the provider checks exp on its injected clock.
         token = issuer.mint(
-            sub="system:serviceaccount:default:app", aud="sts.amazonaws.com", ttl=6 * 3600
+            sub="system:serviceaccount:default:app", aud="sts.amazonaws.com", ttl=24 * 3600
         )
         kubelet = KubeletTokenFile(scratch / "serviceaccount", token)
         with StsEmulator(issuer, latency_seconds=args.latency_ms / 1e3) as emulator:

@@ -14,6 +14,7 @@ from aiobotocore.session import AioSession, get_session
 import webid_provider
 from tests_aio._support import run, warm_emulator
 from webid_provider._aio_glue import AioWebIdentityCredentials, AioWebIdentityProvider
+from webid_provider._policy import RefreshPolicy
 
 pytestmark = [pytest.mark.integration]
 
@@ -161,14 +162,24 @@ def test_aio_provider_forwards_clock_and_policy() -> None:
     assert run(provider.load()) is None  # nothing configured
 
 
+#: A fixed refresh time, 5 s before expiry for 10 s credentials (stop point: 1 s before), so
+#: that an outage can cover it with seconds to spare however slowly a loaded CI host runs the
+#: request loop; the default 2.25-3.75 s window left 0.45 s, and a slow request skipped it.
+OUTAGE_POLICY = RefreshPolicy(advisory_fraction=0.5, jitter_fraction=0.0)
+
+
 @pytest.mark.timeout(60)
 def test_an_outage_while_credentials_are_usable_fails_no_request(irsa_env: Any) -> None:
     """Real time: STS is down across the refresh time and comes back before the credentials
     in hand reach their stop point."""
-    # 12 s credentials: refresh due 2.25-3.75 s before expiry, stop using them 1 s before.
-    irsa_env.emulator.lifetime_seconds = 12
-    webid_provider.register()
-    session = get_session()
+    irsa_env.emulator.lifetime_seconds = 10
+    session = AioSession()
+    session.register_component(
+        "credential_provider",
+        AioCredentialResolver(
+            providers=[AioWebIdentityProvider(session, {"cache_dir": None}, policy=OUTAGE_POLICY)]
+        ),
+    )
 
     async def main() -> tuple[int, list[str]]:
         failures: list[str] = []
@@ -177,8 +188,9 @@ def test_an_outage_while_credentials_are_usable_fails_no_request(irsa_env: Any) 
             await client.get_caller_identity()
             (call,) = irsa_env.emulator.successful_calls
             assert call.expiration is not None
-            # Down from now until 1.8 s before expiry: across every possible refresh time.
-            down_until = call.expiration - timedelta(seconds=1.8)
+            # Down from now until 2 s before expiry: from 3 s before the refresh time to 1 s
+            # before the stop point.
+            down_until = call.expiration - timedelta(seconds=2)
             irsa_env.emulator.outage((down_until - datetime.now(timezone.utc)).total_seconds())
             deadline = (
                 time.monotonic()

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 import boto3
 import botocore.session
 import pytest
+from botocore.credentials import CredentialResolver
 from botocore.exceptions import ClientError
 
 import webid_provider
 from webid_provider import StsError
+from webid_provider._policy import RefreshPolicy
 from webid_provider._provider import WebIdentityProvider
 from webid_provider._sts import RetryPolicy
 
@@ -85,15 +88,28 @@ def test_short_credentials_refresh_once_per_lifetime_and_never_sign_expired(
     assert creds.web_identity.access_key_id == irsa_env.emulator.successful_calls[-1].access_key_id
 
 
+#: A fixed refresh time, 5 s before expiry for 10 s credentials (stop point: 1 s before), so
+#: that an outage can cover it with seconds to spare however slowly a loaded CI host runs the
+#: request loop (the default jittered window would leave a fraction of a second).
+OUTAGE_POLICY = RefreshPolicy(advisory_fraction=0.5, jitter_fraction=0.0)
+
+
 @pytest.mark.timeout(60)
 def test_outage_while_credentials_are_valid_serves_every_request(irsa_env: Any) -> None:
     """The one real-time end-to-end outage: STS is down across the refresh time."""
-    irsa_env.emulator.lifetime_seconds = 8  # refresh due 5.5-6.5 s in, stop using at 7 s
-    client, _ = _signed_client(irsa_env)
+    irsa_env.emulator.lifetime_seconds = 10
+    session = botocore.session.Session()
+    provider = WebIdentityProvider(session, {"cache_dir": None}, policy=OUTAGE_POLICY)
+    session.register_component("credential_provider", CredentialResolver(providers=[provider]))
+    client = session.create_client("sts", region_name="us-east-1")
     client.get_caller_identity()
-    assert irsa_env.emulator.assume_count == 1
-    irsa_env.emulator.outage(6.6, code="ServiceUnavailable", status=503)
-    _count, failures = _request_loop(client, 10, interval=0.05)
+    (call,) = irsa_env.emulator.successful_calls
+    assert call.expiration is not None
+    # Down from now until 2 s before expiry: from 3 s before the refresh time to 1 s before
+    # the stop point.
+    left = (call.expiration - datetime.now(timezone.utc)).total_seconds()
+    irsa_env.emulator.outage(left - 2, code="ServiceUnavailable", status=503)
+    _count, failures = _request_loop(client, left + 1.5, interval=0.05)
     assert failures == []
     assert irsa_env.emulator.expired_credential_uses == 0
     attempts_during_outage = [c for c in irsa_env.emulator.calls if c.error_code is not None]

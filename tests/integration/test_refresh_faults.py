@@ -101,7 +101,7 @@ def test_outage_while_credentials_are_valid_serves_every_request(irsa_env: Any) 
     session = botocore.session.Session()
     provider = WebIdentityProvider(session, {"cache_dir": None}, policy=OUTAGE_POLICY)
     session.register_component("credential_provider", CredentialResolver(providers=[provider]))
-    client = session.create_client("sts", region_name="us-east-1")
+    client: Any = session.create_client("sts", region_name="us-east-1")
     client.get_caller_identity()
     (call,) = irsa_env.emulator.successful_calls
     assert call.expiration is not None

@@ -246,10 +246,15 @@ def test_a_thread_mid_refresh_does_not_hold_up_other_sessions(irsa_env: Any) -> 
                 creds.get_frozen_credentials()
                 slowest = max(slowest, time.monotonic() - started)
             time.sleep(0.02)
+        # The refresh answers 2 s after it starts, later on a loaded host: let it land.
+        settle = time.monotonic() + 15
+        while irsa_env.emulator.assume_count < 2 and time.monotonic() < settle:
+            time.sleep(0.05)
+        time.sleep(0.3)  # a second refresh, had one started, would arrive by now
     finally:
         webid_provider.unregister()
     assert irsa_env.emulator.assume_count == 2, "one refresh for all sessions"
-    assert slowest < 0.5, f"a caller waited {slowest:.2f} s"
+    assert slowest < 1.0, f"a caller waited {slowest:.2f} s"  # the refresh takes 2 s
 
 
 def test_lock_waits_are_bounded_by_the_configured_timeout(tmp_path: Path) -> None:

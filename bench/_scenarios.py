@@ -172,12 +172,19 @@ def warm_sessions(lab: Lab, iterations: int) -> dict[str, dict[str, float]]:
 
 
 def fresh_processes(lab: Lab, repeat: int) -> dict[str, float]:
-    """Median seconds from process start to credentials in hand."""
+    """Median seconds from process start to credentials in hand (``<label>``) and to the first
+    signed request's answer (``<label>_first_request``); the full garbage collections each
+    process had run at those two points (``<label>_full_gcs``, ``..._first_request_full_gcs``).
+    """
     warm_cache = tempfile.mkdtemp(prefix="fresh-warm-", dir=lab.scratch)
     run_worker(lab, "fresh", "ours", WEBID_PROVIDER_CACHE_DIR=warm_cache)  # fills the cache
-    samples: dict[str, list[float]] = {"ours_warm_cache": [], "ours_cold_cache": [], "botocore": []}
+    labels = ("ours_warm_cache", "ours_cold_cache", "botocore")
+    samples: dict[str, list[float]] = {}
+    for label in labels:
+        for suffix in ("", "_first_request", "_full_gcs", "_first_request_full_gcs"):
+            samples[label + suffix] = []
     for _ in range(repeat):  # interleaved, so drift hits all three alike
-        for label in samples:
+        for label in labels:
             mode = "botocore" if label == "botocore" else "ours"
             cache = (
                 warm_cache
@@ -187,6 +194,9 @@ def fresh_processes(lab: Lab, repeat: int) -> dict[str, float]:
             started = time.monotonic()
             result = run_worker(lab, "fresh", mode, WEBID_PROVIDER_CACHE_DIR=cache)
             samples[label].append(result["done"] - started)
+            samples[label + "_first_request"].append(result["first_request"] - started)
+            samples[label + "_full_gcs"].append(result["full_gcs_done"])
+            samples[label + "_first_request_full_gcs"].append(result["full_gcs_first_request"])
     return {label: statistics.median(values) for label, values in samples.items()}
 
 

@@ -162,7 +162,7 @@ def test_aio_provider_forwards_clock_and_policy() -> None:
     assert run(provider.load()) is None  # nothing configured
 
 
-#: A fixed refresh time, 5 s before expiry for 10 s credentials (stop point: 1 s before), so
+#: A fixed refresh time, 4 s before expiry for 8 s credentials (stop point: 1 s before), so
 #: that an outage can cover it with seconds to spare however slowly a loaded CI host runs the
 #: request loop; the default 2.25-3.75 s window left 0.45 s, and a slow request skipped it.
 OUTAGE_POLICY = RefreshPolicy(advisory_fraction=0.5, jitter_fraction=0.0)
@@ -172,7 +172,7 @@ OUTAGE_POLICY = RefreshPolicy(advisory_fraction=0.5, jitter_fraction=0.0)
 def test_an_outage_while_credentials_are_usable_fails_no_request(irsa_env: Any) -> None:
     """Real time: STS is down across the refresh time and comes back before the credentials
     in hand reach their stop point."""
-    irsa_env.emulator.lifetime_seconds = 10
+    irsa_env.emulator.lifetime_seconds = 8
     session = AioSession()
     session.register_component(
         "credential_provider",
@@ -188,7 +188,7 @@ def test_an_outage_while_credentials_are_usable_fails_no_request(irsa_env: Any) 
             await client.get_caller_identity()
             (call,) = irsa_env.emulator.successful_calls
             assert call.expiration is not None
-            # Down from now until 2 s before expiry: from 3 s before the refresh time to 1 s
+            # Down from now until 2 s before expiry: across the refresh time (4 s before) to 1 s
             # before the stop point.
             down_until = call.expiration - timedelta(seconds=2)
             irsa_env.emulator.outage((down_until - datetime.now(timezone.utc)).total_seconds())

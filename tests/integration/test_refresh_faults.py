@@ -88,7 +88,7 @@ def test_short_credentials_refresh_once_per_lifetime_and_never_sign_expired(
     assert creds.web_identity.access_key_id == irsa_env.emulator.successful_calls[-1].access_key_id
 
 
-#: A fixed refresh time, 5 s before expiry for 10 s credentials (stop point: 1 s before), so
+#: A fixed refresh time, 4 s before expiry for 8 s credentials (stop point: 1 s before), so
 #: that an outage can cover it with seconds to spare however slowly a loaded CI host runs the
 #: request loop (the default jittered window would leave a fraction of a second).
 OUTAGE_POLICY = RefreshPolicy(advisory_fraction=0.5, jitter_fraction=0.0)
@@ -97,7 +97,7 @@ OUTAGE_POLICY = RefreshPolicy(advisory_fraction=0.5, jitter_fraction=0.0)
 @pytest.mark.timeout(60)
 def test_outage_while_credentials_are_valid_serves_every_request(irsa_env: Any) -> None:
     """The one real-time end-to-end outage: STS is down across the refresh time."""
-    irsa_env.emulator.lifetime_seconds = 10
+    irsa_env.emulator.lifetime_seconds = 8
     session = botocore.session.Session()
     provider = WebIdentityProvider(session, {"cache_dir": None}, policy=OUTAGE_POLICY)
     session.register_component("credential_provider", CredentialResolver(providers=[provider]))
@@ -105,7 +105,7 @@ def test_outage_while_credentials_are_valid_serves_every_request(irsa_env: Any) 
     client.get_caller_identity()
     (call,) = irsa_env.emulator.successful_calls
     assert call.expiration is not None
-    # Down from now until 2 s before expiry: from 3 s before the refresh time to 1 s before
+    # Down from now until 2 s before expiry: across the refresh time (4 s before) to 1 s before
     # the stop point.
     left = (call.expiration - datetime.now(timezone.utc)).total_seconds()
     irsa_env.emulator.outage(left - 2, code="ServiceUnavailable", status=503)

@@ -33,7 +33,6 @@ file under the same name would give a second process the "same" lock at once.
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import json
 import logging
 import os
@@ -52,6 +51,7 @@ from webid_provider._cache_dir import (
 from webid_provider._entries import (
     INDEX_PREFIX,
     entry_to_json,
+    is_entry_name,
     load_entry,
     read_key_index,
     sweep_expired,
@@ -71,7 +71,6 @@ DEFAULT_LOCK_TIMEOUT_SECONDS = 30.0
 # adopts it) without waiting for the holder to release.
 _FIRST_LOCK_WAIT_SECONDS = 0.05
 _LONGEST_LOCK_WAIT_SECONDS = 0.5
-_ENTRY_GLOB = "arwwi-*.json"
 _warned_directories: set[str] = set()
 _warned_lock = threading.Lock()
 
@@ -119,7 +118,11 @@ class CredentialCache:
         return entry
 
     def write(self, entry: CacheEntry) -> bool:
-        """Store atomically; returns ``False`` (after a warning) when the disk refuses."""
+        """Store atomically; returns ``False`` (after a warning) when the disk refuses.
+
+        Expired entries are left for :meth:`sweep_after`, which the writer calls once it has
+        released the key's lock: the sweep reads up to hundreds of files.
+        """
         if not self._ensure_directory():
             return False
         assert self.directory is not None
@@ -135,11 +138,11 @@ class CredentialCache:
                 unusable_message(self.directory, f"cannot write cache entry: {exc.strerror or exc}")
             )
             return False
-        self._sweep(entry)
         return True
 
-    def _sweep(self, written: CacheEntry) -> None:
-        """Remove expired entries after a write (keys bound to exact tokens pile up else)."""
+    def sweep_after(self, written: CacheEntry) -> None:
+        """Remove expired entries after ``written`` was stored (keys bound to exact tokens pile
+        up else)."""
         assert self.directory is not None
         removed = sweep_expired(self.directory, written.result.obtained_at, keep=written.key)
         if removed:
@@ -179,14 +182,29 @@ class CredentialCache:
 
         :raises CacheError: when the directory exists but is not one the cache would use
         """
-        found: list[tuple[Path, Optional[CacheEntry]]] = []
-        for key in self.entry_keys():
-            path = self.entry_path(key)
-            try:
-                found.append((path, load_entry(path, key)))
-            except (CacheError, FileNotFoundError):
-                found.append((path, None))
-        return found
+        return [(self.entry_path(key), self._load(key)) for key in self.entry_keys()]
+
+    def entry(self, key: str) -> Optional[CacheEntry]:
+        """The parsed entry of ``key`` whatever its age (``None`` when absent or unusable), for
+        ``inspect``; :meth:`entries` for one key.
+
+        :raises CacheError: when the directory exists but is not one the cache would use
+        """
+        if self.directory is None:
+            return None
+        try:
+            check_private_directory(self.directory)
+        except FileNotFoundError:
+            return None
+        except UnsafeFileError as exc:
+            raise CacheError(str(exc), path=str(self.directory)) from exc
+        return self._load(key)
+
+    def _load(self, key: str) -> Optional[CacheEntry]:
+        try:
+            return load_entry(self.entry_path(key), key)
+        except (CacheError, FileNotFoundError):
+            return None
 
     def entry_keys(self) -> list[str]:
         """The keys of every entry file in the directory (usable or not), sorted.
@@ -202,9 +220,7 @@ class CredentialCache:
             return []
         except UnsafeFileError as exc:
             raise CacheError(str(exc), path=str(self.directory)) from exc
-        return sorted(
-            name[: -len(".json")] for name in names if fnmatch.fnmatchcase(name, _ENTRY_GLOB)
-        )
+        return sorted(name[: -len(".json")] for name in names if is_entry_name(name))
 
     def remove(self, key: str) -> bool:
         """Delete the entry of ``key``; ``True`` when it existed.

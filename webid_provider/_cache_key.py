@@ -26,6 +26,9 @@ from typing import TYPE_CHECKING, Optional
 
 from webid_provider._jwt import TokenClaims, default_session_name, token_identity
 
+#: every cache key, and so every entry's file name, starts with this
+ENTRY_PREFIX = "arwwi-"
+
 if TYPE_CHECKING:
     from webid_provider._settings import WebIdentitySettings
 
@@ -66,7 +69,7 @@ class KeyMaterial:
             "identity": self.token_identity,
         }
         digest = hashlib.sha256(json.dumps(material, sort_keys=True).encode("utf-8"))
-        return "arwwi-" + digest.hexdigest()[:40]
+        return ENTRY_PREFIX + digest.hexdigest()[:40]
 
 
 def token_hash(token: str) -> str:

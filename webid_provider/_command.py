@@ -42,7 +42,7 @@ class CommandOutcome:
     stdout_overflowed: bool
     timed_out: bool
 
-    def stderr_excerpt(self, max_chars: int = 300) -> str:
+    def stderr_excerpt(self, max_chars: int) -> str:
         """The end of stderr, token-shaped parts redacted, or ``no stderr``."""
         text = self.stderr_tail.decode("utf-8", "replace")
         if self.stderr_truncated:

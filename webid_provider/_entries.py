@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
+from webid_provider._cache_key import ENTRY_PREFIX
 from webid_provider._errors import CacheError
 from webid_provider._fields import format_timestamp, parse_timestamp
 from webid_provider._files import UnsafeFileError, read_private_file, write_private_file
@@ -32,7 +33,6 @@ INDEX_VERSION = 1
 MAX_ENTRY_BYTES = 256 * 1024
 MAX_INDEX_BYTES = 4096
 KEY_PATTERN = re.compile(r"^arwwi-[0-9a-f]{40}$")
-ENTRY_PREFIX = "arwwi-"
 INDEX_PREFIX = "ix-"
 #: at most this many entries are read by one sweep (a sweep follows each write)
 SWEEP_LIMIT = 256
@@ -48,6 +48,11 @@ class CacheEntry:
     role_session_name: str
     #: when processes should refresh, drawn once by the writer so a host refreshes together
     refresh_at: Optional[datetime] = None
+
+
+def is_entry_name(name: str) -> bool:
+    """Whether ``name`` is a cache entry's file name (``<key>.json``)."""
+    return name.startswith(ENTRY_PREFIX) and name.endswith(".json")
 
 
 def load_entry(path: Path, key: str) -> CacheEntry:
@@ -148,9 +153,7 @@ def sweep_expired(directory: Path, now: datetime, *, keep: str) -> int:
     """
     removed = 0
     try:
-        names = [
-            n for n in os.listdir(directory) if n.startswith(ENTRY_PREFIX) and n.endswith(".json")
-        ]
+        names = [n for n in os.listdir(directory) if is_entry_name(n)]
     except OSError:
         return 0
     for name in names[:SWEEP_LIMIT]:

@@ -51,7 +51,7 @@ class WebIdProviderError(BotoCoreError):
         return self.message
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (self.__class__, (self.message,))
+        return (_rebuild, (self.__class__, self.message, {}))
 
 
 class ConfigurationError(WebIdProviderError, InvalidConfigError, ValueError):
@@ -260,9 +260,6 @@ def _rebuild(cls: type[WebIdProviderError], message: str, attrs: dict[str, Any])
 def with_note(error: WebIdProviderError, note: str) -> WebIdProviderError:
     """``error`` again, of the same class with the same context attributes, its message followed
     by ``note`` (a replayed failure says that it is one)."""
-    rebuild, args = error.__reduce__()[:2]
-    if rebuild is _rebuild:
-        cls, message, attrs = args
-        copied: WebIdProviderError = _rebuild(cls, f"{message} {note}", attrs)
-        return copied
-    return type(error)(f"{error.message} {note}")
+    cls, message, attrs = error.__reduce__()[1]
+    copied: WebIdProviderError = _rebuild(cls, f"{message} {note}", attrs)
+    return copied

@@ -22,6 +22,11 @@ from datetime import datetime, timezone
 from typing import Any, NamedTuple, Optional
 
 _BASE64URL_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+#: a web identity token's length as STS accepts it (WebIdentityToken: 4-20000 characters)
+MIN_TOKEN_CHARS, MAX_TOKEN_CHARS = 4, 20000
+#: the most of a token file that is read (a token with room for whitespace)
+MAX_TOKEN_FILE_BYTES = 64 * 1024
+
 #: the only critical header extension pyjwt understands
 _SUPPORTED_CRIT = frozenset({"b64"})
 

@@ -113,11 +113,15 @@ class RefreshPolicy:
             when = now + timedelta(seconds=rng.uniform(0.0, span))
         return when
 
+    def backoff_seconds(self, failures: int, base_seconds: float) -> float:
+        """``base_seconds`` doubled per failure after the first, capped at the back-off cap."""
+        return min(self.backoff_cap_seconds, base_seconds * 2.0 ** max(failures - 1, 0))
+
     def next_attempt_at(
         self, result: WebIdentityResult, failures: int, now: datetime, rng: random.Random
     ) -> datetime:
         """When to try again after ``failures`` failed refreshes, while ``result`` is usable."""
-        delay = min(self.backoff_cap_seconds, self.backoff_base_seconds * 2 ** max(failures - 1, 0))
+        delay = self.backoff_seconds(failures, self.backoff_base_seconds)
         delay *= rng.uniform(0.5, 1.0)
         # Keep a few attempts in the usable time left: never wait more than a third of it.
         left = result.seconds_left(now) - self.stop_seconds(result)

@@ -21,17 +21,11 @@ import os
 from collections.abc import Mapping
 from typing import Any, Optional
 
-import botocore
-import botocore.credentials
 import botocore.session
-from botocore.credentials import (
-    CredentialProvider,
-)
+from botocore.credentials import CredentialProvider
 from botocore.exceptions import ProfileNotFound
 
-from webid_provider._botocore import (
-    first_client_region,
-)
+from webid_provider._botocore import first_client_region
 from webid_provider._cache import CredentialCache
 from webid_provider._clock import Clock, utc_now
 from webid_provider._credentials import METHOD, WebIdentityCredentials

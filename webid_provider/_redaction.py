@@ -54,8 +54,9 @@ _NAMED_VALUE = re.compile(
     rf"((?:{_SECRET_NAMES})['\"]?\s*[:=]\s*b?['\"]?)[^'\"&\s,;}}<]+", re.IGNORECASE
 )
 _XML_VALUE = re.compile(rf"(<(?:{_SECRET_NAMES})>)[^<]+", re.IGNORECASE)
-_MARKERS = ("x-amz-security-token", "webidentitytoken", "sessiontoken", "secretaccesskey",
-            "secretkey")  # fmt: skip
+#: the names above, lower-cased: a message that holds none of them (nor a remembered value)
+#: is returned without running the regular expressions
+_MARKERS = tuple(_SECRET_NAMES.lower().split("|"))
 _REMEMBERED_LIMIT = 64
 
 # JWS/JWE compact serialisations: base64url segments separated by dots; a JWT header is JSON,

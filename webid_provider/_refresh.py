@@ -154,9 +154,7 @@ class WebIdentityRefresher:
 
         Blocks only when nothing usable is held, for a bounded time.
         """
-        answer = self.serve_from_memory()
-        if answer is None:
-            answer = self._serve_blocking(one_shot=False, min_remaining_seconds=0.0)
+        answer = self._serve_blocking(one_shot=False, min_remaining_seconds=0.0)
         self.latest = answer[0]
         return answer
 
@@ -226,13 +224,9 @@ class WebIdentityRefresher:
             return _Request()
         # The margin for one hand-out: none for sessions too short to outlive it, else the
         # requested one plus jitter drawn per call (so a fleet's hosts spread).
-        margin = jittered(
-            effective_margin(self.settings.duration_seconds, min_remaining_seconds), self._rng
-        )
+        base = effective_margin(self.settings.duration_seconds, min_remaining_seconds)
         return _Request(
-            one_shot=True,
-            margin_seconds=margin,
-            base_margin_seconds=min_remaining_seconds if margin > 0 else 0.0,
+            one_shot=True, margin_seconds=jittered(base, self._rng), base_margin_seconds=base
         )
 
     def _procedure(self, request: _Request) -> Union[Answer, PendingRefresh]:
@@ -246,8 +240,9 @@ class WebIdentityRefresher:
             token, material = self._jobs.read_token()
         except (TokenSourceError, ConfigurationError) as exc:
             return self._serve_despite(exc)
-        state = self._state_of(material.key())
-        self._jobs.adopt_usable_disk_entry(state, material.key())
+        key = material.key()
+        state = self._state_of(key)
+        self._jobs.adopt_usable_disk_entry(state, key)
         move = self._move(state, request, token=token)
         if move.answer is not None:
             answer = self._take(move)
@@ -295,16 +290,16 @@ class WebIdentityRefresher:
                 assert state.result is not None
                 answer = (state.result, self._ask_at(state, step, now))
                 if step is Step.START_REFRESH:
-                    return Move(state, step, answer, state.claim_job(hard=False), own=True)
-                return Move(state, step, answer)
+                    return Move(state, answer, state.claim_job(hard=False), own=True)
+                return Move(state, answer)
             if token is None:
-                return Move(state, step)
+                return Move(state)
             if step is Step.FETCH:
                 replay_negative(state, token, now)
             if state.job is not None:
-                return Move(state, step, job=state.job, hard=state.job_hard)
+                return Move(state, job=state.job, hard=state.job_hard)
             hard = step is Step.FETCH
-            return Move(state, step, job=state.claim_job(hard=hard), own=True, hard=hard)
+            return Move(state, job=state.claim_job(hard=hard), own=True, hard=hard)
 
     def _ask_at(self, state: KeyState, step: Step, now: datetime) -> datetime:
         """When a caller served by ``step`` should ask again; caller holds ``state.lock``."""

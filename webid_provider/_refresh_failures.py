@@ -77,8 +77,8 @@ def record_failure(
         seconds = policy.negative_cache_seconds * rng.uniform(0.5, 1.0)
         if isinstance(exc, ClockSkewError):
             # A clock does not fix itself in seconds: back off as for failed refreshes.
-            backoff = policy.negative_cache_seconds * 2 ** (state.failures - 1)
-            seconds = max(seconds, min(policy.backoff_cap_seconds, backoff))
+            backoff = policy.backoff_seconds(state.failures, policy.negative_cache_seconds)
+            seconds = max(seconds, backoff)
         state.negative_until = now + timedelta(seconds=seconds)
         state.negative_token_hash = token_hash(token)
 

@@ -91,7 +91,9 @@ class EntryFetcher:
                 role_session_name=material.role_session_name,
                 refresh_at=self._policy.refresh_at(result, self._clock(), self._rng),
             )
-            self._cache.write(entry)
+            written = self._cache.write(entry)
+        if written:
+            self._cache.sweep_after(entry)
         return entry, "STS"
 
     def usable_entry(self, key: str) -> Optional[CacheEntry]:

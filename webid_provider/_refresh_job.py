@@ -18,6 +18,7 @@ import random
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Callable, Optional
 
 from webid_provider._cache import CacheEntry
@@ -124,7 +125,7 @@ class RefreshJobs:
             self._run_job(lambda: self._execute(claim))
         except RuntimeError as exc:  # no thread could be started (interpreter shutting down)
             with claim.state.lock:
-                claim.state.job = None
+                claim.state.end_job(claim.job)
             claim.job.set_exception(WebIdProviderError(f"cannot start a refresh: {exc}"))
 
     def _execute(self, claim: Claim) -> None:
@@ -175,9 +176,7 @@ class RefreshJobs:
         result = entry.result
         with state.lock:
             state.result = result
-            state.refresh_at = entry.refresh_at or self._policy.refresh_at(
-                result, self._clock(), self._rng
-            )
+            state.refresh_at = self._refresh_at_of(entry)
             state.failures = 0
             state.next_attempt_at = None
             state.negative_until = None
@@ -191,6 +190,10 @@ class RefreshJobs:
         )
         return result
 
+    def _refresh_at_of(self, entry: CacheEntry) -> datetime:
+        """The refresh time stored with ``entry``, else one drawn now (older entries)."""
+        return entry.refresh_at or self._policy.refresh_at(entry.result, self._clock(), self._rng)
+
     def adopt_usable_disk_entry(self, state: KeyState, key: str) -> None:
         """Static stability for a new process: a usable disk entry beats nothing, even if due."""
         with state.lock:
@@ -203,9 +206,7 @@ class RefreshJobs:
             held = state.result
             if held is None or entry.result.expiration > held.expiration:
                 state.result = entry.result
-                state.refresh_at = entry.refresh_at or self._policy.refresh_at(
-                    entry.result, self._clock(), self._rng
-                )
+                state.refresh_at = self._refresh_at_of(entry)
                 logger.debug("credentials for %s found on disk", self._settings.role_arn)
 
     def record_failure(

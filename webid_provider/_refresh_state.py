@@ -133,7 +133,6 @@ class Move:
     """A :class:`Step` taken under the key's lock: an answer, or a refresh to wait for."""
 
     state: KeyState
-    step: Step
     #: the credentials to serve now and when to ask again (serving steps only)
     answer: Optional[Tuple[WebIdentityResult, datetime]] = None
     job: Optional[Future[WebIdentityResult]] = None

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional
 
 from webid_provider._cache_dir import ENV_CACHE_DIR, choose_cache_dir
 from webid_provider._errors import ConfigurationError
@@ -33,7 +33,6 @@ from webid_provider._validation import VALIDATORS
 
 logger = logging.getLogger(__name__)
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 ENV_ROLE_ARN = "AWS_ROLE_ARN"
 ENV_TOKEN_FILE = "AWS_WEB_IDENTITY_TOKEN_FILE"
@@ -316,7 +315,11 @@ def _warn_memory_only_once() -> None:
 
 
 def _closest(key: str, known: Any) -> list[str]:
-    """The known key closest to a misspelled one (difflib loads only when one is found)."""
+    """The known key closest to a misspelled one.
+
+    difflib loads on the first profile key that is not ours (``region`` is enough), so a
+    process configured by environment variables alone never loads it.
+    """
     import difflib
 
     return difflib.get_close_matches(key, known, n=1, cutoff=0.8)

@@ -122,7 +122,6 @@ def resolve_sts_endpoint(
 def create_sts_client(
     session: Any,
     *,
-    region_name: Optional[str] = None,
     endpoint: Optional[StsEndpoint] = None,
     connect_timeout_seconds: float = 5.0,
     read_timeout_seconds: float = 10.0,
@@ -131,14 +130,14 @@ def create_sts_client(
 
     :param session: a ``botocore.session.Session``; for an aiobotocore ``AioSession``, a
         synchronous face over aiobotocore's async client (:mod:`webid_provider._aio_glue`)
-    :param region_name: used to resolve ``endpoint`` when it is not given
-    :param endpoint: the resolved endpoint; the client is pinned to it, so the URL it calls is
-        the one the cache key names even if the environment changes later
+    :param endpoint: the resolved endpoint (resolved from ``session`` now when not given);
+        the client is pinned to it, so the URL it calls is the one the cache key names even
+        if the environment changes later
     """
     # botocore's DEBUG records of this client quote the token and the new credentials.
     install_secret_redaction()
     if endpoint is None:
-        endpoint = resolve_sts_endpoint(session, region_name=region_name)
+        endpoint = resolve_sts_endpoint(session)
     pinned: dict[str, Any] = {}
     if endpoint.use_fips_endpoint is not None:
         pinned["use_fips_endpoint"] = endpoint.use_fips_endpoint
@@ -164,13 +163,3 @@ def create_sts_client(
     except ImportError:  # pragma: no cover - older botocore
         return session.create_client("sts", **kwargs)
     return create_nested_client(session, "sts", **kwargs)
-
-
-def endpoint_identity(
-    session: Any, environ: Mapping[str, str] = os.environ, *, region_name: Optional[str] = None
-) -> str:
-    """What decides which STS endpoint answers, for the cache key, without building a client.
-
-    Credentials from different partitions or endpoints are not interchangeable.
-    """
-    return resolve_sts_endpoint(session, region_name=region_name, environ=environ).identity()

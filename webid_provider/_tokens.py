@@ -39,6 +39,7 @@ from typing import Optional, Protocol
 
 from webid_provider._errors import ConfigurationError, TokenSourceError
 from webid_provider._files import UnsafeFileError, read_private_file
+from webid_provider._jwt import MAX_TOKEN_CHARS, MAX_TOKEN_FILE_BYTES, MIN_TOKEN_CHARS
 
 # Re-exported: callers import these from here (the ``as`` form marks them as re-exports).
 from webid_provider._jwt import TokenClaims as TokenClaims
@@ -47,9 +48,6 @@ from webid_provider._jwt import peek_claims as peek_claims
 from webid_provider._jwt import token_identity as token_identity
 from webid_provider._token_spec import TokenSpec, describe_token_source
 
-MIN_TOKEN_CHARS = 4
-MAX_TOKEN_CHARS = 20000
-MAX_TOKEN_FILE_BYTES = 64 * 1024
 DEFAULT_COMMAND_TIMEOUT_SECONDS = 30.0
 _FILE_RETRY_DELAYS_SECONDS = (0.05, 0.1)
 #: a token is at most 20000 characters; the rest of the cap leaves room for whitespace

@@ -6,7 +6,6 @@ clock's time, so lifetimes and refresh times are exact and nothing sleeps.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -114,9 +113,7 @@ def supply(tmp_path: Path, sts: Sts, clock: FakeClock) -> Supply:
         argv = ["credential-process", "--role-arn", ROLE, "--web-identity-token-file"]
         argv += [str(token_file), "--cache-dir", str(tmp_path / "cache"), *extra]
         args = _main.build_parser().parse_args(argv)
-        made = build_supply(args, session=sts.session(), clock=clock)
-        made.rng = random.Random(3)
-        return made
+        return build_supply(args, session=sts.session(), clock=clock)
 
     return make
 

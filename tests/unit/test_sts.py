@@ -29,7 +29,7 @@ from webid_provider._sts import (
     assume_role_with_web_identity,
     call_with_retries,
 )
-from webid_provider._sts_client import create_sts_client, endpoint_identity
+from webid_provider._sts_client import create_sts_client, resolve_sts_endpoint
 from webid_provider._sts_errors import ErrorKind, classify, to_sts_error
 
 ROLE = "arn:aws:iam::123456789012:role/web-role"
@@ -392,7 +392,10 @@ def test_unusable_response_is_a_retryable_error(sts_client: Any, clock: FakeCloc
 
 
 def test_created_client_is_unsigned_and_makes_one_attempt() -> None:
-    client = create_sts_client(botocore.session.get_session(), region_name="eu-west-1")
+    session = botocore.session.get_session()
+    client = create_sts_client(
+        session, endpoint=resolve_sts_endpoint(session, region_name="eu-west-1")
+    )
     try:
         assert client.meta.region_name == "eu-west-1"
         assert client.meta.config.signature_version is UNSIGNED
@@ -404,6 +407,10 @@ def test_created_client_is_unsigned_and_makes_one_attempt() -> None:
 def test_endpoint_identity_changes_with_region_and_endpoint_url() -> None:
     session = botocore.session.get_session()
     session.set_config_variable("region", "us-east-1")
+
+    def endpoint_identity(session: Any, environ: dict[str, str]) -> str:
+        return resolve_sts_endpoint(session, environ=environ).identity()
+
     base = endpoint_identity(session, {})
     assert "us-east-1" in base
     assert endpoint_identity(session, {"AWS_ENDPOINT_URL_STS": "http://127.0.0.1:5000"}) != base

@@ -15,10 +15,10 @@ import jwt
 import pytest
 
 from webid_provider._errors import TokenSourceError
+from webid_provider._jwt import MAX_TOKEN_FILE_BYTES
 from webid_provider._token_spec import TokenSpec
 from webid_provider._tokens import (
     MAX_COMMAND_STDOUT_BYTES,
-    MAX_TOKEN_FILE_BYTES,
     CallableTokenSource,
     CommandTokenSource,
     FileTokenSource,

@@ -29,15 +29,12 @@ from webid_provider._cache import CredentialCache
 from webid_provider._cli._common import (
     UsageError,
     add_web_identity_options,
-    new_session,
-    no_settings_message,
-    provider_options,
+    resolve_settings,
 )
 from webid_provider._cli._inspect import entry_state, human_seconds
 from webid_provider._clock import utc_now
 from webid_provider._fields import format_timestamp
 from webid_provider._policy import RefreshPolicy
-from webid_provider._provider import WebIdentityProvider
 from webid_provider._settings import DEFAULT_CACHE_DIR, resolve_cache_dir
 
 
@@ -144,11 +141,7 @@ def run_clear(args: argparse.Namespace) -> int:
             f"removed {removed} cache entr{'y' if removed == 1 else 'ies'} from {directory}\n"
         )
         return 0
-    session = new_session(args.profile, args.region)
-    provider = WebIdentityProvider(session, provider_options(args))
-    settings = provider.resolve()
-    if settings is None:
-        raise UsageError(no_settings_message(args.profile))
+    _, provider, settings = resolve_settings(args)
     if settings.cache_dir is None:
         raise UsageError("the cache is disabled for these settings (--no-cache); nothing to clear")
     refresher = provider.refresher(settings)

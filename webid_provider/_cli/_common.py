@@ -19,9 +19,15 @@ import json
 import os
 import re
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import botocore.session
+
+from webid_provider._clock import Clock, utc_now
+
+if TYPE_CHECKING:
+    from webid_provider._provider import WebIdentityProvider
+    from webid_provider._settings import WebIdentitySettings
 
 _FILE_PREFIX = "file://"
 _SHORTHAND_ITEM = re.compile(r"^\s*([A-Za-z0-9_]+)\s*=\s*(.*?)\s*$", re.DOTALL)
@@ -196,6 +202,28 @@ def new_session(profile: Optional[str] = None, region: Optional[str] = None) -> 
     if profile is not None:
         session.get_scoped_config()
     return session
+
+
+def resolve_settings(
+    args: argparse.Namespace, *, session: Any = None, clock: Clock = utc_now
+) -> tuple[Any, WebIdentityProvider, WebIdentitySettings]:
+    """The command's session, provider and settings (no STS call, no token read).
+
+    :param session: a botocore session to use instead of one built from ``--profile`` and
+        ``--region``
+    :raises UsageError: when nothing configures web identity
+    :raises ConfigurationError: for invalid settings
+    """
+    from webid_provider._provider import WebIdentityProvider
+
+    options = provider_options(args)
+    if session is None:
+        session = new_session(args.profile, args.region)
+    provider = WebIdentityProvider(session, options, clock=clock)
+    settings = provider.resolve()
+    if settings is None:
+        raise UsageError(no_settings_message(args.profile))
+    return session, provider, settings
 
 
 def no_settings_message(profile: Optional[str]) -> str:

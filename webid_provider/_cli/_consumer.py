@@ -19,31 +19,15 @@ Security: nothing here logs credentials or the token.
 from __future__ import annotations
 
 import argparse
-import logging
-import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from webid_provider._cli._common import (
-    UsageError,
-    new_session,
-    no_settings_message,
-    provider_options,
-)
+from webid_provider._cli._common import resolve_settings
 from webid_provider._clock import Clock, utc_now
-from webid_provider._margin import (
-    DEFAULT_MIN_REMAINING_SECONDS,
-    parse_min_remaining,
-)
-from webid_provider._provider import WebIdentityProvider
+from webid_provider._margin import DEFAULT_MIN_REMAINING_SECONDS, parse_min_remaining
 from webid_provider._refresh import WebIdentityRefresher
 from webid_provider._result import WebIdentityResult
 from webid_provider._settings import WebIdentitySettings
-
-logger = logging.getLogger(__name__)
-
-#: longest wait between two margin refreshes after failures (the credentials in hand serve)
-MAX_MARGIN_BACKOFF_SECONDS = 60.0
 
 
 def add_min_remaining_option(parser: argparse.ArgumentParser) -> None:
@@ -77,8 +61,6 @@ class CredentialSupply:
     session: Any
     settings: WebIdentitySettings
     refresher: WebIdentityRefresher
-    clock: Clock = utc_now
-    rng: random.Random = field(default_factory=random.Random)
 
 
 def build_supply(
@@ -89,18 +71,11 @@ def build_supply(
     :raises UsageError: when nothing configures web identity
     :raises ConfigurationError: for invalid settings
     """
-    options = provider_options(args)
-    if session is None:
-        session = new_session(args.profile, args.region)
-    provider = WebIdentityProvider(session, options, clock=clock)
-    settings = provider.resolve()
-    if settings is None:
-        raise UsageError(no_settings_message(args.profile))
+    session, provider, settings = resolve_settings(args, session=session, clock=clock)
     return CredentialSupply(
         session=session,
         settings=settings,
         refresher=provider.refresher(settings),
-        clock=clock,
     )
 
 

@@ -59,6 +59,7 @@ from webid_provider._cli._fingerprint import (
 from webid_provider._clock import Clock, utc_now
 from webid_provider._errors import ConfigurationError, WebIdProviderError
 from webid_provider._fields import format_timestamp
+from webid_provider._jwt import MAX_TOKEN_FILE_BYTES
 from webid_provider._margin import effective_margin
 from webid_provider._provider import WebIdentityProvider
 from webid_provider._result import WebIdentityResult
@@ -204,14 +205,16 @@ def _record_for_fast_path(
         return
     token_file = str(settings.token.file)
     try:
-        token = read_followed_file(token_file, max_bytes=64 * 1024).decode("utf-8").strip()
+        data = read_followed_file(token_file, max_bytes=MAX_TOKEN_FILE_BYTES)
+        token = data.decode("utf-8").strip()
         material = refresher.key_material(token)
     except (OSError, UnicodeDecodeError, ConfigurationError):
         return
-    if material.key() != refresher.key or _fingerprint(arguments) != before:
+    key = material.key()
+    if key != refresher.key or _fingerprint(arguments) != before:
         return
     record = IndexRecord(
-        key=material.key(),
+        key=key,
         token_file=token_file,
         token_identity=material.token_identity,
         margin_seconds=effective_margin(settings.duration_seconds, min_remaining),

@@ -43,6 +43,7 @@ from webid_provider._cli._consumer import (
 )
 from webid_provider._cli._serve import (
     ENV_AUTHORIZATION_TOKEN,
+    ENV_AUTHORIZATION_TOKEN_FILE,
     ENV_FULL_URI,
     new_authorization_token,
     open_endpoint,
@@ -65,7 +66,7 @@ REMOVED_FROM_CHILD = (
     "AWS_CREDENTIAL_EXPIRATION",
     # botocore prefers a relative URI over the full one, and a token file over the token
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    ENV_AUTHORIZATION_TOKEN_FILE,
 )
 PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
 _ALWAYS_FORWARDED = ("SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2")

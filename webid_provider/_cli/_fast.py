@@ -54,7 +54,13 @@ from webid_provider._fields import (
     required_text,
 )
 from webid_provider._files import read_private_file
-from webid_provider._jwt import peek_claims, token_identity
+from webid_provider._jwt import (
+    MAX_TOKEN_CHARS,
+    MAX_TOKEN_FILE_BYTES,
+    MIN_TOKEN_CHARS,
+    peek_claims,
+    token_identity,
+)
 from webid_provider._margin import jittered
 
 if TYPE_CHECKING:
@@ -63,10 +69,8 @@ if TYPE_CHECKING:
 COMMAND = "credential-process"
 #: arguments whose presence always means the full path
 _FULL_PATH_FLAGS = frozenset({"--debug", "-h", "--help", "--version", "--no-cache"})
-_MAX_TOKEN_FILE_BYTES = 64 * 1024
 _MAX_ENTRY_BYTES = 256 * 1024
 _ENTRY_VERSION = 1
-_MIN_TOKEN_CHARS, _MAX_TOKEN_CHARS = 4, 20000
 #: never hand out an entry this close to expiry (the refresher's stop point is at most 60 s)
 _MIN_SECONDS_LEFT = 60.0
 
@@ -142,10 +146,10 @@ def credential_process_output(
 
 def _token_has_identity(path: str, identity: str) -> bool:
     try:
-        token = read_followed_file(path, max_bytes=_MAX_TOKEN_FILE_BYTES).decode("utf-8").strip()
+        token = read_followed_file(path, max_bytes=MAX_TOKEN_FILE_BYTES).decode("utf-8").strip()
     except (OSError, UnicodeDecodeError):
         return False
-    if not _MIN_TOKEN_CHARS <= len(token) <= _MAX_TOKEN_CHARS:
+    if not MIN_TOKEN_CHARS <= len(token) <= MAX_TOKEN_CHARS:
         return False
     return token_identity(token, peek_claims(token)) == identity
 

@@ -157,7 +157,7 @@ def write_index(directory: str, fingerprint_hex: str, record: IndexRecord) -> bo
         sort_keys=True,
     ).encode("utf-8")
     try:
-        write_private_file(index_path(directory, fingerprint_hex), payload)
+        write_private_file(index_path(directory, fingerprint_hex), payload, durable=False)
     except OSError:
         return False
     return True

@@ -27,21 +27,17 @@ from typing import Any, Optional
 
 from webid_provider._cache import CacheEntry, CredentialCache
 from webid_provider._cli._common import (
-    UsageError,
     add_web_identity_options,
-    new_session,
-    no_settings_message,
-    provider_options,
+    resolve_settings,
 )
 from webid_provider._clock import utc_now
 from webid_provider._errors import ConfigurationError, TokenSourceError
+from webid_provider._margin import STS_DEFAULT_DURATION_SECONDS
 from webid_provider._policy import RefreshPolicy
 from webid_provider._provider import WebIdentityProvider
 from webid_provider._settings import WebIdentitySettings
 from webid_provider._sts_client import create_sts_client
 from webid_provider._tokens import TokenClaims, peek_claims
-
-STS_DEFAULT_DURATION_SECONDS = 3600
 
 
 def add_parser(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
@@ -241,7 +237,7 @@ def _cache_report(
         return report
     entry = cache.read(key, now=now)
     if entry is None:
-        parsed = dict(cache.entries()).get(path)
+        parsed = cache.entry(key)
         if parsed is None:
             report.update(state="unreadable", reason="the cache entry is unreadable")
             return report
@@ -295,12 +291,7 @@ def format_text(report: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    options = provider_options(args)
-    session = new_session(args.profile, args.region)
-    provider = WebIdentityProvider(session, options)
-    settings = provider.resolve()
-    if settings is None:
-        raise UsageError(no_settings_message(args.profile))
+    session, provider, settings = resolve_settings(args)
     report = build_report(provider, settings, session, utc_now(), RefreshPolicy())
     if args.format == "json":
         sys.stdout.write(json.dumps(report, indent=2) + "\n")

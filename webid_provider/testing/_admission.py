@@ -22,7 +22,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
-from webid_provider.testing._iam import IamRole, find_oidc_provider, find_role, issuer_key
+from webid_provider.testing._iam import (
+    IamRole,
+    OidcProvider,
+    find_oidc_provider,
+    find_role,
+    issuer_key,
+)
 from webid_provider.testing._token import Identity, OpaqueToken, verify_token
 from webid_provider.testing._trust import UnsupportedPolicy, allows
 from webid_provider.testing._validate import (
@@ -68,16 +74,17 @@ def admit(request: WebIdentityRequest, rules: Rules) -> Admitted:
     """
     role = find_role(request.role_arn) if request.role_arn else None
     check_parameters(request, _max_session_duration(request, role, rules))
+    provider = find_oidc_provider(role, rules.issuer) if role is not None else None
     identity = verify_token(
         request,
         issuer=rules.issuer,
         jwks=rules.jwks,
-        audiences=_audiences(role, rules),
+        audiences=_audiences(role, provider, rules),
         opaque=rules.opaque,
     )
     packed = packed_policy_size(request)
     if role is not None:
-        _check_trust(role, identity, rules.issuer)
+        _check_trust(role, provider, identity, rules.issuer)
     elif rules.strict_roles:
         raise StsFault("AccessDenied", ACCESS_DENIED, 403)
     return Admitted(identity=identity, packed_policy_size=packed)
@@ -91,18 +98,21 @@ def _max_session_duration(
     return rules.added_roles.get(request.role_arn or "", DEFAULT_MAX_SESSION_DURATION)
 
 
-def _audiences(role: Optional[IamRole], rules: Rules) -> Optional[Sequence[str]]:
+def _audiences(
+    role: Optional[IamRole], provider: Optional[OidcProvider], rules: Rules
+) -> Optional[Sequence[str]]:
     """The accepted ``aud`` values; ``None`` when the role's account has no provider for
     the issuer."""
     if role is None:
         return rules.audiences
-    provider = find_oidc_provider(role, rules.issuer)
     return None if provider is None else provider.client_ids
 
 
-def _check_trust(role: IamRole, identity: Identity, issuer: str) -> None:
+def _check_trust(
+    role: IamRole, provider: Optional[OidcProvider], identity: Identity, issuer: str
+) -> None:
+    """:param provider: the role account's OIDC provider for ``issuer``, if any"""
     if identity.provider == issuer:
-        provider = find_oidc_provider(role, issuer)
         principal = provider.arn if provider is not None else ""
     else:  # an OAuth 2.0 token: the principal is the provider id (www.amazon.com, ...)
         principal = identity.provider

@@ -125,7 +125,7 @@ def read_key_index(path: Path) -> Optional[str]:
     """The key a key-index record names, or ``None`` when absent or unusable."""
     try:
         document = json.loads(read_private_file(path, max_bytes=MAX_INDEX_BYTES))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # untrusted bytes: nesting too deep
         return None
     if not isinstance(document, dict) or document.get("Version") != INDEX_VERSION:
         return None

@@ -530,6 +530,18 @@ def test_fuzzed_entries_are_a_miss_or_a_well_formed_entry(cache: CredentialCache
     assert cache.read(KEY, now=NOW) == make_entry()
 
 
+def test_a_deeply_nested_key_index_is_a_miss_and_is_replaced(cache: CredentialCache) -> None:
+    # 4 KB of "[" makes json.loads raise RecursionError, which is neither OSError nor
+    # ValueError: the hint must still be a miss, never a crash of credential loading.
+    assert cache.enabled
+    path = cache.key_index_path("f" * 64)
+    path.write_bytes(b"[" * 4000)
+    path.chmod(0o600)
+    assert cache.read_key_index("f" * 64) is None
+    cache.write_key_index("f" * 64, KEY)
+    assert cache.read_key_index("f" * 64) == KEY
+
+
 @pytest.mark.timeout(10)
 def test_fifo_named_like_an_entry_is_a_miss_without_blocking_and_is_replaced(
     cache: CredentialCache, caplog: pytest.LogCaptureFixture
